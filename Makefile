@@ -1,0 +1,33 @@
+# make test: everything CI checks, on a fresh machine with only Go installed.
+# Server-backed tests run against servers that scripts/servers.sh installs,
+# starts on ports of its own and stops again, whatever the outcome.
+
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+FUZZTIME    ?= 4s
+GO          ?= go
+
+.PHONY: test check fmt vet staticcheck unit fuzz bench
+
+test:
+	scripts/servers.sh run $(MAKE) --no-print-directory check
+
+check: fmt vet staticcheck unit fuzz
+
+fmt:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+staticcheck:
+	$(GO) run $(STATICCHECK) ./...
+
+unit:
+	$(GO) test -race -count=1 ./...
+
+fuzz:
+	FUZZTIME=$(FUZZTIME) scripts/fuzz.sh
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -count 6 ./... | tee bench.txt

@@ -1,0 +1,169 @@
+// Package memstore keeps session records in the memory of one process.
+//
+// It suits development, tests and single-instance deployments; records are
+// lost when the process exits. Expired records are never returned, and a
+// background sweeper frees them; [Store.Close] stops it.
+package memstore
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/typedsession/session/store"
+)
+
+// DefaultSweepInterval is how often expired records are freed when
+// Options.SweepInterval is zero.
+const DefaultSweepInterval = time.Minute
+
+// Options configures a Store. The zero value is ready to use.
+type Options struct {
+	// SweepInterval is the time between sweeps of expired records.
+	// Zero means DefaultSweepInterval; a negative value disables the sweeper
+	// (expired records are then freed only when read or overwritten).
+	SweepInterval time.Duration
+
+	// Now is the clock; nil means time.Now. Tests inject their own.
+	Now func() time.Time
+}
+
+type entry struct {
+	rec []byte
+	exp int64 // Unix milliseconds
+}
+
+// Store is an in-memory [store.Store]. It is safe for concurrent use.
+type Store struct {
+	now func() time.Time
+
+	mu sync.RWMutex
+	m  map[string]entry
+
+	stop     chan struct{}
+	done     chan struct{}
+	stopOnce sync.Once
+}
+
+var (
+	_ store.Store   = (*Store)(nil)
+	_ store.Toucher = (*Store)(nil)
+)
+
+// New returns an empty store and starts its sweeper.
+func New(opts Options) *Store {
+	s := &Store{now: opts.Now, m: make(map[string]entry)}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	every := opts.SweepInterval
+	if every == 0 {
+		every = DefaultSweepInterval
+	}
+	if every > 0 {
+		s.stop = make(chan struct{})
+		s.done = make(chan struct{})
+		go s.sweeper(every)
+	}
+	return s
+}
+
+func (s *Store) nowMilli() int64 { return s.now().UnixMilli() }
+
+// Load implements [store.Store].
+func (s *Store) Load(_ context.Context, key string) ([]byte, bool, error) {
+	s.mu.RLock()
+	e, ok := s.m[key]
+	s.mu.RUnlock()
+	if !ok || e.exp <= s.nowMilli() {
+		return nil, false, nil
+	}
+	return append([]byte(nil), e.rec...), true, nil
+}
+
+// Save implements [store.Store].
+func (s *Store) Save(_ context.Context, key string, record []byte, expiry time.Time) error {
+	exp := expiry.UnixMilli()
+	if expiry.IsZero() || exp <= s.nowMilli() {
+		s.mu.Lock()
+		delete(s.m, key)
+		s.mu.Unlock()
+		return nil
+	}
+	e := entry{rec: append(make([]byte, 0, len(record)), record...), exp: exp}
+	s.mu.Lock()
+	s.m[key] = e
+	s.mu.Unlock()
+	return nil
+}
+
+// Delete implements [store.Store].
+func (s *Store) Delete(_ context.Context, key string) error {
+	s.mu.Lock()
+	delete(s.m, key)
+	s.mu.Unlock()
+	return nil
+}
+
+// Touch implements [store.Toucher].
+func (s *Store) Touch(_ context.Context, key string, expiry time.Time) error {
+	exp := expiry.UnixMilli()
+	now := s.nowMilli()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.m[key]
+	switch {
+	case !ok:
+	case e.exp <= now || expiry.IsZero() || exp <= now:
+		delete(s.m, key)
+	default:
+		e.exp = exp
+		s.m[key] = e
+	}
+	return nil
+}
+
+// Len reports how many records the store holds, expired ones not yet swept
+// included.
+func (s *Store) Len() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return len(s.m)
+}
+
+// Sweep frees every expired record now.
+func (s *Store) Sweep() {
+	now := s.nowMilli()
+	s.mu.Lock()
+	for k, e := range s.m {
+		if e.exp <= now {
+			delete(s.m, k)
+		}
+	}
+	s.mu.Unlock()
+}
+
+// Close stops the sweeper and waits for it to return. The store stays usable;
+// Close may be called more than once.
+func (s *Store) Close() error {
+	if s.stop == nil {
+		return nil
+	}
+	s.stopOnce.Do(func() { close(s.stop) })
+	<-s.done
+	return nil
+}
+
+func (s *Store) sweeper(every time.Duration) {
+	defer close(s.done)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			s.Sweep()
+		}
+	}
+}

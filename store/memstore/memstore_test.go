@@ -1,0 +1,68 @@
+package memstore_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/typedsession/session/store"
+	"github.com/typedsession/session/store/memstore"
+	"github.com/typedsession/session/store/storetest"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// clock is a settable clock shared by a test and the store under test.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+func TestConformance(t *testing.T) {
+	c := &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	storetest.Run(t, func(t *testing.T) store.Store {
+		s := memstore.New(memstore.Options{Now: c.Now})
+		t.Cleanup(func() { s.Close() })
+		return s
+	}, storetest.Options{Advance: c.Advance, Now: c.Now})
+}
+
+func TestSweep(t *testing.T) {
+	c := &clock{t: time.Unix(1e9, 0)}
+	s := memstore.New(memstore.Options{Now: c.Now, SweepInterval: -1})
+	ctx := context.Background()
+	s.Save(ctx, "short", []byte("x"), c.Now().Add(time.Minute))
+	s.Save(ctx, "long", []byte("y"), c.Now().Add(time.Hour))
+	c.Advance(2 * time.Minute)
+	if got := s.Len(); got != 2 {
+		t.Fatalf("Len before sweep = %d, want 2", got)
+	}
+	s.Sweep()
+	if got := s.Len(); got != 1 {
+		t.Fatalf("Len after sweep = %d, want 1", got)
+	}
+	if _, found, _ := s.Load(ctx, "long"); !found {
+		t.Fatal("sweep removed a live record")
+	}
+}
+
+func TestCloseStopsSweeper(t *testing.T) {
+	s := memstore.New(memstore.Options{SweepInterval: time.Millisecond})
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	// goleak in TestMain fails the run if the sweeper outlived Close.
+}
