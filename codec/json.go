@@ -1,0 +1,20 @@
+package codec
+
+import "encoding/json"
+
+// JSON encodes with encoding/json: readable by any other program, larger and
+// slower than MsgPack.
+var JSON Codec = jsonCodec{}
+
+type jsonCodec struct{}
+
+func (jsonCodec) Append(dst []byte, v any) ([]byte, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return dst, err
+	}
+	return append(dst, b...), nil
+}
+
+// Unmarshal rejects anything after the one value a record holds.
+func (jsonCodec) Unmarshal(data []byte, v any) error { return json.Unmarshal(data, v) }

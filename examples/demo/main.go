@@ -1,0 +1,200 @@
+// Command demo serves a small site whose sessions are typed structs.
+//
+//	go run ./examples/demo [-addr 127.0.0.1:8080] [-store memory|cookie|valkey]
+//	    [-valkey ADDR] [-codec msgpack|json] [-idle 30m] [-lifetime 24h] [-insecure]
+//
+// Keys come from SESSION_KEYS, comma-separated hex 32-byte keys, the first of
+// which seals; without it a random key is made for this run.
+//
+// Routes, all answering JSON:
+//
+//	GET  /        increments the session's counter: {"counter": n}
+//	GET  /whoami  reads only: {"user": name, "counter": n}
+//	POST /login   form field user; regenerates the token: {"user": name}
+//	POST /logout  destroys the session: {"user": ""}
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/typedsession/session"
+	"github.com/typedsession/session/cipher"
+	"github.com/typedsession/session/codec"
+	"github.com/typedsession/session/middleware"
+	"github.com/typedsession/session/store"
+	"github.com/typedsession/session/store/memstore"
+)
+
+// Sess is the demo's session payload.
+type Sess struct {
+	User    string `json:"user" msgpack:"user"`
+	Counter int64  `json:"counter" msgpack:"counter"`
+}
+
+type config struct {
+	addr     string
+	store    string
+	valkey   string
+	codec    string
+	idle     time.Duration
+	lifetime time.Duration
+	insecure bool
+}
+
+func main() {
+	var cfg config
+	flag.StringVar(&cfg.addr, "addr", "127.0.0.1:8080", "listen address")
+	flag.StringVar(&cfg.store, "store", "memory", "session store: memory, cookie or valkey")
+	flag.StringVar(&cfg.valkey, "valkey", "127.0.0.1:6379", "Valkey (or Redis) address for -store valkey")
+	flag.StringVar(&cfg.codec, "codec", "msgpack", "payload codec: msgpack or json")
+	flag.DurationVar(&cfg.idle, "idle", 30*time.Minute, "idle timeout (0 = off)")
+	flag.DurationVar(&cfg.lifetime, "lifetime", 24*time.Hour, "absolute session lifetime")
+	flag.BoolVar(&cfg.insecure, "insecure", false, "omit the cookie's Secure attribute (plain-http development)")
+	flag.Parse()
+
+	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, cfg, logger, nil); err != nil {
+		logger.Error("demo", "err", err)
+		os.Exit(1)
+	}
+}
+
+// run serves until ctx ends. ready, if not nil, receives the bound address.
+func run(ctx context.Context, cfg config, logger *slog.Logger, ready chan<- string) error {
+	h, closeStore, err := build(cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer closeStore()
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	logger.Info("serving", "addr", "http://"+ln.Addr().String(), "store", cfg.store, "codec", cfg.codec)
+	if ready != nil {
+		ready <- ln.Addr().String()
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shut); err != nil {
+		return err
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	logger.Info("stopped")
+	return nil
+}
+
+// build assembles the demo's handler from its flags.
+func build(cfg config, logger *slog.Logger) (http.Handler, func(), error) {
+	ring, err := keys(logger)
+	if err != nil {
+		return nil, nil, err
+	}
+	var cdc codec.Codec
+	switch cfg.codec {
+	case "msgpack":
+		cdc = codec.MsgPack
+	case "json":
+		cdc = codec.JSON
+	default:
+		return nil, nil, fmt.Errorf("-codec %q: want msgpack or json", cfg.codec)
+	}
+	st, closeStore, err := openStore(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	mgr, err := session.New[Sess](st, session.Options{
+		Codec:       cdc,
+		Cipher:      ring,
+		Lifetime:    cfg.lifetime,
+		IdleTimeout: cfg.idle,
+		Cookie:      session.Cookie{InsecureNoSecure: cfg.insecure},
+	})
+	if err != nil {
+		closeStore()
+		return nil, nil, err
+	}
+	return middleware.New(mgr, middleware.Options{Logger: logger})(routes(mgr)), closeStore, nil
+}
+
+func keys(logger *slog.Logger) (*cipher.Ring, error) {
+	if s := os.Getenv("SESSION_KEYS"); s != "" {
+		r, err := cipher.ParseKeys(s)
+		if err != nil {
+			return nil, fmt.Errorf("SESSION_KEYS: %w", err)
+		}
+		return r, nil
+	}
+	logger.Warn("SESSION_KEYS is unset: using a random key, so sessions end when the demo stops")
+	return cipher.NewRing(cipher.NewKey())
+}
+
+func openStore(cfg config) (store.Store, func(), error) {
+	switch cfg.store {
+	case "memory":
+		s := memstore.New(memstore.Options{})
+		return s, func() { s.Close() }, nil
+	case "cookie", "valkey":
+		return nil, nil, fmt.Errorf("-store %s is not available in this build yet", cfg.store)
+	}
+	return nil, nil, fmt.Errorf("-store %q: want memory, cookie or valkey", cfg.store)
+}
+
+func routes(mgr *session.Manager[Sess]) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		s := mgr.Get(r)
+		s.Counter++
+		reply(w, http.StatusOK, map[string]any{"counter": s.Counter})
+	})
+	mux.HandleFunc("GET /whoami", func(w http.ResponseWriter, r *http.Request) {
+		s := mgr.Get(r)
+		reply(w, http.StatusOK, map[string]any{"user": s.User, "counter": s.Counter})
+	})
+	mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
+		user := r.FormValue("user")
+		if user == "" {
+			reply(w, http.StatusBadRequest, map[string]any{"error": "form field user is required"})
+			return
+		}
+		if err := mgr.Regenerate(r); err != nil {
+			return // the middleware's error handler answers with a 5xx
+		}
+		mgr.Get(r).User = user
+		reply(w, http.StatusOK, map[string]any{"user": user})
+	})
+	mux.HandleFunc("POST /logout", func(w http.ResponseWriter, r *http.Request) {
+		_ = mgr.Destroy(r)
+		reply(w, http.StatusOK, map[string]any{"user": ""})
+	})
+	return mux
+}
+
+func reply(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,251 @@
+// Package middleware mounts a session manager on net/http.
+//
+// [New] returns a func(http.Handler) http.Handler, the shape the standard
+// library, chi and gorilla/mux all accept. For each request it reads the token
+// (from the session cookie, or from a header for API clients), attaches a lazy
+// session to the request's context and, when the response starts, commits it
+// once: a request that never touches its session costs no store I/O and sets
+// no cookie. The body is never buffered.
+package middleware
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+
+	"github.com/typedsession/session"
+)
+
+// Manager is what the middleware needs of a session manager; every
+// *session.Manager[T] has it.
+type Manager interface {
+	Attach(ctx context.Context, token string) (context.Context, session.Committer)
+	CookieName() string
+	Cookie(res session.Result) *http.Cookie
+}
+
+// Options configures the middleware. The zero value uses the session cookie
+// and the default error handler.
+type Options struct {
+	// Header, when set, carries the token in this request header instead of
+	// a cookie, for API clients: a new or changed token is returned in the
+	// response header of the same name, and an ended session returns it
+	// empty. No cookie is read or set.
+	Header string
+
+	// ErrorHandler answers a request whose session could not be loaded or
+	// saved. It runs before any of the handler's response has been sent, and
+	// whatever the handler writes afterwards is discarded. Nil means
+	// DefaultErrorHandler with Logger.
+	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
+
+	// Logger receives the default error handler's reports; nil means
+	// slog.Default().
+	Logger *slog.Logger
+}
+
+// ErrAborted is returned by writes that follow a failed commit: the error
+// handler has answered the request instead of the handler.
+var ErrAborted = errors.New("session: response replaced by the error handler")
+
+// DefaultErrorHandler returns the error handler used when Options has none:
+// it logs err (which never contains a token) and answers 500 with a generic
+// text.
+func DefaultErrorHandler(logger *slog.Logger) func(http.ResponseWriter, *http.Request, error) {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	return func(w http.ResponseWriter, r *http.Request, err error) {
+		logger.ErrorContext(r.Context(), "session failed", "err", err, "method", r.Method, "path", r.URL.Path)
+		http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
+	}
+}
+
+type middleware struct {
+	m      Manager
+	name   string // cookie name, or header name
+	header bool
+	vary   string
+	onErr  func(http.ResponseWriter, *http.Request, error)
+}
+
+// New returns middleware that gives each request a session of m.
+func New(m Manager, opts Options) func(http.Handler) http.Handler {
+	mw := &middleware{m: m, name: m.CookieName(), vary: "Cookie", onErr: opts.ErrorHandler}
+	if opts.Header != "" {
+		mw.name = http.CanonicalHeaderKey(opts.Header)
+		mw.header = true
+		mw.vary = mw.name
+	}
+	if mw.onErr == nil {
+		mw.onErr = DefaultErrorHandler(opts.Logger)
+	}
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mw.serve(next, w, r)
+		})
+	}
+}
+
+func (mw *middleware) serve(next http.Handler, w http.ResponseWriter, r *http.Request) {
+	var token string
+	if mw.header {
+		token = r.Header.Get(mw.name)
+	} else {
+		token = cookieValue(r.Header["Cookie"], mw.name)
+	}
+	ctx, c := mw.m.Attach(r.Context(), token)
+	r = r.WithContext(ctx)
+	rw := &writer{ResponseWriter: w, mw: mw, r: r, c: c}
+	next.ServeHTTP(rw, r)
+	rw.commit()
+}
+
+// writer commits the session the moment the response starts, while headers
+// can still be changed.
+type writer struct {
+	http.ResponseWriter
+	mw        *middleware
+	r         *http.Request
+	c         session.Committer
+	committed bool
+	failed    bool
+}
+
+// commit runs once and reports whether the handler's response may proceed.
+func (w *writer) commit() bool {
+	if w.committed {
+		return !w.failed
+	}
+	w.committed = true
+	mw := w.mw
+	res, err := w.c.Commit(w.r.Context())
+	if err != nil {
+		w.failed = true
+		mw.onErr(w.ResponseWriter, w.r, err)
+		return false
+	}
+	if !res.Used && !res.Send && !res.Clear {
+		return true
+	}
+	h := w.Header()
+	addVary(h, mw.vary)
+	if !res.Send && !res.Clear {
+		return true
+	}
+	if mw.header {
+		h.Set(mw.name, res.Token) // empty when the session was cleared
+	} else {
+		http.SetCookie(w.ResponseWriter, mw.m.Cookie(res))
+	}
+	noStore(h)
+	return true
+}
+
+func (w *writer) WriteHeader(code int) {
+	// Informational answers (103 Early Hints) precede the real one.
+	if code >= 100 && code < 200 && code != http.StatusSwitchingProtocols {
+		w.ResponseWriter.WriteHeader(code)
+		return
+	}
+	if w.commit() {
+		w.ResponseWriter.WriteHeader(code)
+	}
+}
+
+func (w *writer) Write(p []byte) (int, error) {
+	if !w.commit() {
+		return 0, ErrAborted
+	}
+	return w.ResponseWriter.Write(p)
+}
+
+// ReadFrom keeps io.Copy's fast paths (sendfile) working through the wrapper.
+func (w *writer) ReadFrom(src io.Reader) (int64, error) {
+	if !w.commit() {
+		return 0, ErrAborted
+	}
+	if rf, ok := w.ResponseWriter.(io.ReaderFrom); ok {
+		return rf.ReadFrom(src)
+	}
+	return io.Copy(writerOnly{w.ResponseWriter}, src)
+}
+
+// Flush implements http.Flusher.
+func (w *writer) Flush() { _ = w.FlushError() }
+
+// FlushError is what http.ResponseController.Flush calls.
+func (w *writer) FlushError() error {
+	if !w.commit() {
+		return ErrAborted
+	}
+	return http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+// Hijack commits first: after a hijack no header can be sent, but the
+// session is still saved.
+func (w *writer) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	if !w.commit() {
+		return nil, nil, ErrAborted
+	}
+	return http.NewResponseController(w.ResponseWriter).Hijack()
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer for the
+// methods the wrapper does not intercept (deadlines, full duplex).
+func (w *writer) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+type writerOnly struct{ io.Writer }
+
+// addVary adds v to the Vary header unless it is there already.
+func addVary(h http.Header, v string) {
+	for _, line := range h["Vary"] {
+		for f := range strings.SplitSeq(line, ",") {
+			if f = strings.TrimSpace(f); f == "*" || strings.EqualFold(f, v) {
+				return
+			}
+		}
+	}
+	h.Add("Vary", v)
+}
+
+// noStore keeps shared caches from storing a response that sets a token.
+// A handler's own Cache-Control is kept, with the Set-Cookie header
+// excluded from caching.
+func noStore(h http.Header) {
+	cc := h.Get("Cache-Control")
+	switch {
+	case cc == "":
+		h.Set("Cache-Control", "no-store")
+	case strings.Contains(cc, "no-store"), strings.Contains(cc, "private"):
+	default:
+		h.Set("Cache-Control", cc+`, no-cache="Set-Cookie"`)
+	}
+}
+
+// cookieValue returns the value of the first cookie called name in the
+// Cookie header lines, without allocating. A value that is quoted has its
+// quotes removed; anything else is returned as sent, for the manager to judge.
+func cookieValue(lines []string, name string) string {
+	for _, line := range lines {
+		for len(line) > 0 {
+			var part string
+			part, line, _ = strings.Cut(line, ";")
+			part = strings.TrimSpace(part)
+			k, v, ok := strings.Cut(part, "=")
+			if !ok || k != name {
+				continue
+			}
+			if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
+				v = v[1 : len(v)-1]
+			}
+			return v
+		}
+	}
+	return ""
+}
