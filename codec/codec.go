@@ -18,4 +18,3 @@ type Codec interface {
 	// Unmarshal decodes data into v, which is a non-nil pointer.
 	Unmarshal(data []byte, v any) error
 }
-
