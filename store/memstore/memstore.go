@@ -131,6 +131,20 @@ func (s *Store) Len() int {
 	return len(s.m)
 }
 
+// Range calls f with a copy of each live record, in no particular order,
+// until f returns false. The store is locked for reading meanwhile, so f must
+// not call the store.
+func (s *Store) Range(f func(key string, record []byte) bool) {
+	now := s.nowMilli()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for k, e := range s.m {
+		if e.exp > now && !f(k, append([]byte(nil), e.rec...)) {
+			return
+		}
+	}
+}
+
 // Sweep frees every expired record now.
 func (s *Store) Sweep() {
 	now := s.nowMilli()

@@ -1,0 +1,241 @@
+package session_test
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/typedsession/session"
+	"github.com/typedsession/session/cipher"
+	"github.com/typedsession/session/codec"
+	"github.com/typedsession/session/middleware"
+	"github.com/typedsession/session/store"
+	"github.com/typedsession/session/store/memstore"
+)
+
+// benchSess is the payload the figures are measured on.
+type benchSess struct {
+	UserID   int64
+	Name     string
+	Roles    []string
+	CSRF     string
+	Cart     []int64
+	LastSeen int64
+}
+
+func fullSess() benchSess {
+	return benchSess{
+		UserID:   4211,
+		Name:     "Ada Lovelace",
+		Roles:    []string{"admin", "editor"},
+		CSRF:     "k3J9f0aQz8LrT2vX5mN1pB7cY4wE6hGd",
+		Cart:     []int64{101, 202, 303, 404, 505},
+		LastSeen: 1764000000000,
+	}
+}
+
+// benchWriter is a ResponseWriter that costs nothing, so the figures show the
+// middleware and not the recorder.
+type benchWriter struct{ h http.Header }
+
+func (w *benchWriter) Header() http.Header         { return w.h }
+func (w *benchWriter) Write(p []byte) (int, error) { return len(p), nil }
+func (w *benchWriter) WriteHeader(int)             {}
+
+var benchKey = []byte("0123456789abcdef0123456789abcdef")
+
+type benchSetup struct {
+	name   string
+	store  func() store.Store
+	codec  codec.Codec
+	cipher bool
+}
+
+func benchSetups() []benchSetup {
+	mem := func() store.Store { return memstore.New(memstore.Options{SweepInterval: -1}) }
+	return []benchSetup{
+		{"mem/msgpack", mem, codec.MsgPack, false},
+		{"mem/msgpack/cipher", mem, codec.MsgPack, true},
+		{"mem/json", mem, codec.JSON, false},
+		{"mem/json/cipher", mem, codec.JSON, true},
+	}
+}
+
+func (s benchSetup) manager(b *testing.B) *session.Manager[benchSess] {
+	b.Helper()
+	opts := session.Options{Codec: s.codec}
+	if s.cipher {
+		r, err := cipher.NewRing(benchKey)
+		if err != nil {
+			b.Fatal(err)
+		}
+		opts.Cipher = r
+	}
+	m, err := session.New[benchSess](s.store(), opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return m
+}
+
+// benchRequest runs h once per iteration on a request carrying cookie.
+func benchRequest(b *testing.B, h http.Handler, cookie string) {
+	r, _ := http.NewRequest("GET", "https://example.com/", nil)
+	if cookie != "" {
+		r.Header.Set("Cookie", cookie)
+	}
+	w := &benchWriter{h: make(http.Header)}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		clear(w.h)
+		h.ServeHTTP(w, r)
+	}
+}
+
+// seed runs one writing request and returns the cookie it set.
+func seed(b *testing.B, h http.Handler) string {
+	b.Helper()
+	w := &benchWriter{h: make(http.Header)}
+	r, _ := http.NewRequest("GET", "https://example.com/", nil)
+	h.ServeHTTP(w, r)
+	c := w.h.Get("Set-Cookie")
+	name, rest, _ := strings.Cut(c, "=")
+	value, _, _ := strings.Cut(rest, ";")
+	if value == "" {
+		b.Fatalf("seed request set no cookie: %q", c)
+	}
+	return name + "=" + value
+}
+
+// BenchmarkBare is the baseline: the same request without sessions.
+func BenchmarkBare(b *testing.B) {
+	var sink int64
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sink++
+		w.WriteHeader(http.StatusOK)
+	})
+	benchRequest(b, h, "")
+}
+
+func BenchmarkRequest(b *testing.B) {
+	for _, s := range benchSetups() {
+		b.Run(s.name+"/read", func(b *testing.B) {
+			m := s.manager(b)
+			var writeOnce bool
+			h := middleware.New(m, middleware.Options{})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				p := m.Get(r)
+				if !writeOnce {
+					*p = fullSess()
+					writeOnce = true
+				}
+				_ = p.UserID
+				w.WriteHeader(http.StatusOK)
+			}))
+			benchRequest(b, h, seed(b, h))
+		})
+		b.Run(s.name+"/modify", func(b *testing.B) {
+			m := s.manager(b)
+			h := middleware.New(m, middleware.Options{})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				p := m.Get(r)
+				if p.UserID == 0 {
+					*p = fullSess()
+				}
+				p.LastSeen++
+				w.WriteHeader(http.StatusOK)
+			}))
+			benchRequest(b, h, seed(b, h))
+		})
+		b.Run(s.name+"/new", func(b *testing.B) {
+			m := s.manager(b)
+			h := middleware.New(m, middleware.Options{})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				*m.Get(r) = fullSess()
+				w.WriteHeader(http.StatusOK)
+			}))
+			benchRequest(b, h, "")
+		})
+	}
+	b.Run("mem/msgpack/untouched", func(b *testing.B) {
+		m := benchSetups()[0].manager(b)
+		h := middleware.New(m, middleware.Options{})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(http.StatusOK)
+		}))
+		benchRequest(b, h, "")
+	})
+}
+
+func BenchmarkCodec(b *testing.B) {
+	v := fullSess()
+	for _, c := range []struct {
+		name  string
+		codec codec.Codec
+	}{{"msgpack", codec.MsgPack}, {"json", codec.JSON}} {
+		enc, err := c.codec.Append(nil, &v)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(c.name+"/encode", func(b *testing.B) {
+			b.ReportAllocs()
+			buf := make([]byte, 0, 512)
+			for b.Loop() {
+				buf, _ = c.codec.Append(buf[:0], &v)
+			}
+		})
+		b.Run(c.name+"/decode", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				var out benchSess
+				if err := c.codec.Unmarshal(enc, &out); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkCipher(b *testing.B) {
+	r, err := cipher.NewRing(benchKey)
+	if err != nil {
+		b.Fatal(err)
+	}
+	v := fullSess()
+	plain, _ := codec.MsgPack.Append(make([]byte, 26), &v)
+	ad := []byte("an-associated-data-string-of-43-characters!")
+	b.Run("seal", func(b *testing.B) {
+		b.ReportAllocs()
+		buf := make([]byte, 0, 512)
+		for b.Loop() {
+			buf = r.Seal(buf[:0], plain, ad)
+		}
+	})
+	b.Run("open", func(b *testing.B) {
+		sealed := r.Seal(nil, plain, ad)
+		work := make([]byte, len(sealed))
+		b.ReportAllocs()
+		for b.Loop() {
+			copy(work, sealed) // Open decrypts in place
+			if _, _, err := r.Open(work, ad); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+func BenchmarkToken(b *testing.B) {
+	m, err := session.New[benchSess](memstore.New(memstore.Options{SweepInterval: -1}), session.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		// A commit of a new, non-empty session: token, key, encode, save.
+		t := m.Begin(ctx, "")
+		p, _ := t.Get()
+		p.UserID = 1
+		if _, err := t.Commit(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
