@@ -1,0 +1,223 @@
+package middleware
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/typedsession/session"
+	"github.com/typedsession/session/store"
+	"github.com/typedsession/session/store/memstore"
+)
+
+func TestCookieValue(t *testing.T) {
+	for _, tc := range []struct {
+		lines []string
+		want  string
+	}{
+		{nil, ""},
+		{[]string{"session=abc"}, "abc"},
+		{[]string{"a=1; session=abc; b=2"}, "abc"},
+		{[]string{"a=1;session=abc"}, "abc"},
+		{[]string{"xsession=no; session=yes"}, "yes"},
+		{[]string{"session=first; session=second"}, "first"},
+		{[]string{"a=1", "session=line2"}, "line2"},
+		{[]string{`session="quoted"`}, "quoted"},
+		{[]string{`session="`}, `"`},
+		{[]string{"session"}, ""},
+		{[]string{"session="}, ""},
+		{[]string{";;; ;session=x;"}, "x"},
+	} {
+		if got := cookieValue(tc.lines, "session"); got != tc.want {
+			t.Errorf("cookieValue(%q) = %q, want %q", tc.lines, got, tc.want)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { cookieValue([]string{"a=1; b=2; session=abc"}, "session") }); n != 0 {
+		t.Errorf("cookieValue allocates %v times", n)
+	}
+}
+
+func TestAddVary(t *testing.T) {
+	for _, tc := range []struct {
+		have []string
+		want []string
+	}{
+		{nil, []string{"Cookie"}},
+		{[]string{"Accept-Encoding"}, []string{"Accept-Encoding", "Cookie"}},
+		{[]string{"Accept-Encoding, cookie"}, []string{"Accept-Encoding, cookie"}},
+		{[]string{"*"}, []string{"*"}},
+	} {
+		h := http.Header{}
+		for _, v := range tc.have {
+			h.Add("Vary", v)
+		}
+		addVary(h, "Cookie")
+		if diff := cmp.Diff(tc.want, h.Values("Vary")); diff != "" {
+			t.Errorf("addVary(%q) (-want +got):\n%s", tc.have, diff)
+		}
+	}
+}
+
+func TestNoStore(t *testing.T) {
+	for have, want := range map[string]string{
+		"":                       "no-store",
+		"no-store":               "no-store",
+		"private, max-age=60":    "private, max-age=60",
+		"public, max-age=3600":   `public, max-age=3600, no-cache="Set-Cookie"`,
+		"max-age=0, no-store":    "max-age=0, no-store",
+		"s-maxage=10, immutable": `s-maxage=10, immutable, no-cache="Set-Cookie"`,
+	} {
+		h := http.Header{}
+		if have != "" {
+			h.Set("Cache-Control", have)
+		}
+		noStore(h)
+		if got := h.Get("Cache-Control"); got != want {
+			t.Errorf("noStore(%q) = %q, want %q", have, got, want)
+		}
+	}
+}
+
+type sess struct{ N int }
+
+type failingStore struct{ store.Store }
+
+func (failingStore) Save(context.Context, string, []byte, time.Time) error {
+	return errors.New("disk full")
+}
+
+func newManager(t *testing.T, st store.Store) *session.Manager[sess] {
+	t.Helper()
+	if st == nil {
+		st = memstore.New(memstore.Options{SweepInterval: -1})
+	}
+	m, err := session.New[sess](st, session.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func TestCommitPoints(t *testing.T) {
+	for name, respond := range map[string]func(w http.ResponseWriter){
+		"WriteHeader": func(w http.ResponseWriter) { w.WriteHeader(http.StatusCreated) },
+		"Write":       func(w http.ResponseWriter) { io.WriteString(w, "x") },
+		"ReadFrom":    func(w http.ResponseWriter) { io.Copy(w, strings.NewReader("x")) },
+		"Flush":       func(w http.ResponseWriter) { w.(http.Flusher).Flush() },
+		"Controller":  func(w http.ResponseWriter) { http.NewResponseController(w).Flush() },
+		"Return":      func(w http.ResponseWriter) {},
+	} {
+		t.Run(name, func(t *testing.T) {
+			m := newManager(t, nil)
+			h := New(m, Options{})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				m.Get(r).N = 1
+				respond(w)
+				if name != "Return" && w.Header().Get("Set-Cookie") == "" {
+					t.Error("the response started without the session cookie")
+				}
+				m.Get(r).N = 2 // too late: not saved
+			}))
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+			if got := rec.Result().Cookies(); len(got) != 1 {
+				t.Fatalf("cookies = %v, want one", got)
+			}
+		})
+	}
+}
+
+func TestEarlyHintsDoNotCommit(t *testing.T) {
+	m := newManager(t, nil)
+	h := New(m, Options{})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Link", "</style.css>; rel=preload")
+		w.WriteHeader(http.StatusEarlyHints)
+		m.Get(r).N = 1
+		w.WriteHeader(http.StatusOK)
+	}))
+	// The recorder does not model 1xx answers; a real server does.
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	res, err := http.Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if len(res.Cookies()) != 1 {
+		t.Fatal("a change after 103 Early Hints was not saved")
+	}
+}
+
+func TestFailedCommitAbortsResponse(t *testing.T) {
+	m := newManager(t, failingStore{memstore.New(memstore.Options{SweepInterval: -1})})
+	var gotErr, writeErr error
+	h := New(m, Options{ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+		gotErr = err
+		http.Error(w, "sorry", http.StatusServiceUnavailable)
+	}})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		m.Get(r).N = 1
+		w.Header().Set("Content-Type", "application/json")
+		_, writeErr = io.WriteString(w, `{"secret":"handler output"}`)
+	}))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	if rec.Code != http.StatusServiceUnavailable || strings.Contains(rec.Body.String(), "handler output") {
+		t.Fatalf("got %d %q; want the error handler's answer only", rec.Code, rec.Body)
+	}
+	if !errors.Is(gotErr, session.ErrStore) || !errors.Is(writeErr, ErrAborted) {
+		t.Fatalf("handler error %v, write error %v", gotErr, writeErr)
+	}
+	if len(rec.Result().Cookies()) != 0 {
+		t.Fatal("a failed save issued a cookie")
+	}
+}
+
+// hijackable is a recorder that can be hijacked, like a real HTTP/1 writer.
+type hijackable struct {
+	*httptest.ResponseRecorder
+	hijacked bool
+}
+
+func (h *hijackable) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	h.hijacked = true
+	return nil, nil, nil
+}
+
+func TestHijackCommitsFirst(t *testing.T) {
+	st := memstore.New(memstore.Options{SweepInterval: -1})
+	m := newManager(t, st)
+	h := New(m, Options{})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		m.Get(r).N = 5
+		if _, _, err := http.NewResponseController(w).Hijack(); err != nil {
+			t.Errorf("Hijack: %v", err)
+		}
+	}))
+	w := &hijackable{ResponseRecorder: httptest.NewRecorder()}
+	h.ServeHTTP(w, httptest.NewRequest("GET", "/", nil))
+	if !w.hijacked || st.Len() != 1 {
+		t.Fatalf("hijacked=%v, records=%d; want the session saved before the hijack", w.hijacked, st.Len())
+	}
+}
+
+func TestUnwrapReachesDeadlines(t *testing.T) {
+	m := newManager(t, nil)
+	srv := httptest.NewServer(New(m, Options{})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := http.NewResponseController(w).SetWriteDeadline(time.Now().Add(time.Minute)); err != nil {
+			t.Errorf("SetWriteDeadline through the wrapper: %v", err)
+		}
+	})))
+	defer srv.Close()
+	res, err := http.Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+}
