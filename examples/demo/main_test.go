@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// startDemo runs the demo as main would, on a free port, until the test ends.
+func startDemo(t *testing.T, cfg config) string {
+	t.Helper()
+	cfg.addr = "127.0.0.1:0"
+	cfg.insecure = true // plain http in tests; the Secure attribute is tested elsewhere
+	if cfg.codec == "" {
+		cfg.codec = "msgpack"
+	}
+	if cfg.store == "" {
+		cfg.store = "memory"
+	}
+	if cfg.lifetime == 0 {
+		cfg.lifetime = 24 * time.Hour
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	go func() { done <- run(ctx, cfg, logger, ready) }()
+	select {
+	case addr := <-ready:
+		t.Cleanup(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("demo did not stop cleanly: %v", err)
+			}
+		})
+		return "http://" + addr
+	case err := <-done:
+		cancel()
+		t.Fatalf("demo failed to start: %v", err)
+	}
+	return ""
+}
+
+type demoClient struct {
+	t    *testing.T
+	base string
+	c    *http.Client
+}
+
+func (d demoClient) call(method, path string, form url.Values) (int, map[string]any, http.Header) {
+	d.t.Helper()
+	req, _ := http.NewRequest(method, d.base+path, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	res, err := d.c.Do(req)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if ct := res.Header.Get("Content-Type"); ct != "application/json" && res.StatusCode < 500 {
+		d.t.Errorf("%s %s: Content-Type %q", method, path, ct)
+	}
+	var body map[string]any
+	json.NewDecoder(res.Body).Decode(&body)
+	return res.StatusCode, body, res.Header
+}
+
+func TestDemoContract(t *testing.T) {
+	for _, cfg := range []config{
+		{codec: "msgpack"},
+		{codec: "json", idle: time.Minute},
+	} {
+		t.Run(cfg.codec, func(t *testing.T) {
+			base := startDemo(t, cfg)
+			jar, _ := cookiejar.New(nil)
+			d := demoClient{t, base, &http.Client{Jar: jar}}
+
+			code, body, h := d.call("GET", "/whoami", nil)
+			if code != 200 || h.Get("Set-Cookie") != "" {
+				t.Fatalf("first whoami: %d, Set-Cookie %q", code, h.Get("Set-Cookie"))
+			}
+			if diff := cmp.Diff(map[string]any{"user": "", "counter": 0.0}, body); diff != "" {
+				t.Fatalf("whoami (-want +got):\n%s", diff)
+			}
+			for want := 1.0; want <= 2; want++ {
+				if _, body, _ := d.call("GET", "/", nil); body["counter"] != want {
+					t.Fatalf("GET / = %v, want counter %v", body, want)
+				}
+			}
+			if code, _, _ := d.call("POST", "/login", nil); code != http.StatusBadRequest {
+				t.Fatalf("login without user: %d, want 400", code)
+			}
+			if code, _, _ := d.call("POST", "/login", url.Values{"user": {""}}); code != http.StatusBadRequest {
+				t.Fatalf("login with an empty user: %d, want 400", code)
+			}
+			if _, body, _ := d.call("POST", "/login", url.Values{"user": {"ann"}}); !cmp.Equal(body, map[string]any{"user": "ann"}) {
+				t.Fatalf("login = %v", body)
+			}
+			if _, body, _ := d.call("GET", "/whoami", nil); !cmp.Equal(body, map[string]any{"user": "ann", "counter": 2.0}) {
+				t.Fatalf("whoami after login = %v", body)
+			}
+			if _, body, _ := d.call("POST", "/logout", nil); !cmp.Equal(body, map[string]any{"user": ""}) {
+				t.Fatalf("logout = %v", body)
+			}
+			if _, body, _ := d.call("GET", "/whoami", nil); !cmp.Equal(body, map[string]any{"user": "", "counter": 0.0}) {
+				t.Fatalf("whoami after logout = %v", body)
+			}
+		})
+	}
+}
+
+func TestDemoKeys(t *testing.T) {
+	t.Setenv("SESSION_KEYS", strings.Repeat("ab", 32)+","+strings.Repeat("cd", 32))
+	if _, err := keys(slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
+		t.Fatalf("two valid keys: %v", err)
+	}
+	for _, bad := range []string{"zz", strings.Repeat("00", 32), strings.Repeat("ab", 16)} {
+		t.Setenv("SESSION_KEYS", bad)
+		_, err := keys(slog.New(slog.NewTextHandler(io.Discard, nil)))
+		if err == nil {
+			t.Errorf("SESSION_KEYS=%q accepted", bad)
+		} else if strings.Contains(err.Error(), bad) {
+			t.Errorf("error %q repeats the key", err)
+		}
+	}
+	os.Unsetenv("SESSION_KEYS")
+}
+
+func TestDemoBadFlags(t *testing.T) {
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	for _, cfg := range []config{
+		{store: "disk", codec: "msgpack", lifetime: time.Hour},
+		{store: "memory", codec: "xml", lifetime: time.Hour},
+		{store: "memory", codec: "json", lifetime: time.Hour, idle: -time.Second},
+	} {
+		if err := run(context.Background(), cfg, logger, nil); err == nil {
+			t.Errorf("run(%+v) succeeded", cfg)
+		}
+	}
+}
