@@ -60,7 +60,9 @@ type Info struct {
 type Txn[T any] struct {
 	m     *Manager[T]
 	ctx   context.Context
-	token string // as the client sent it: untrusted
+	token string       // as the client sent it: untrusted
+	kb    [keyLen]byte // scratch for the store key in use; also its associated data
+	c     txnContext[T]
 
 	mu        sync.Mutex
 	loaded    bool
@@ -79,6 +81,20 @@ type Txn[T any] struct {
 	hadToken  bool
 }
 
+// txnContext is the context Attach returns: it lives inside its Txn, so
+// attaching a session to a request costs no allocation of its own.
+type txnContext[T any] struct {
+	context.Context
+	t *Txn[T]
+}
+
+func (c *txnContext[T]) Value(key any) any {
+	if key == any(c.t.m.ctxKey) {
+		return c.t
+	}
+	return c.Context.Value(key)
+}
+
 // Begin starts the session work for a client that presented token (empty
 // when it presented none). Nothing is loaded until the session is first used.
 func (m *Manager[T]) Begin(ctx context.Context, token string) *Txn[T] {
@@ -90,7 +106,8 @@ func (m *Manager[T]) Begin(ctx context.Context, token string) *Txn[T] {
 // package.
 func (m *Manager[T]) Attach(ctx context.Context, token string) (context.Context, Committer) {
 	t := m.Begin(ctx, token)
-	return context.WithValue(ctx, m.ctxKey, t), t
+	t.c = txnContext[T]{ctx, t}
+	return &t.c, t
 }
 
 // Txn returns the session of a request that passed through the middleware.
@@ -263,13 +280,13 @@ func (t *Txn[T]) load() {
 	now := m.now().UnixMilli()
 	t.val = new(T)
 	if t.token != "" {
-		rec, key, ok, err := m.fetch(t.ctx, t.token)
+		rec, key, ok, err := m.fetch(t.ctx, t.token, &t.kb)
 		if err != nil {
 			t.err = err
 			return
 		}
 		if ok {
-			if md, payload, rotate, ok := m.open(rec, key); ok && m.live(md, now) && m.codec.Unmarshal(payload, t.val) == nil {
+			if md, payload, rotate, ok := m.open(rec, t.kb[:]); ok && m.live(md, now) && m.codec.Unmarshal(payload, t.val) == nil {
 				t.meta, t.orig, t.rotate, t.found = md, payload, rotate, true
 				return
 			}
@@ -286,7 +303,7 @@ func (t *Txn[T]) load() {
 
 // fetch returns the record a token names and the store key it lives under,
 // or ok == false when there is none.
-func (m *Manager[T]) fetch(ctx context.Context, token string) (rec []byte, key string, ok bool, err error) {
+func (m *Manager[T]) fetch(ctx context.Context, token string, kb *[keyLen]byte) (rec []byte, key string, ok bool, err error) {
 	if m.carrier != nil {
 		rec, ok = m.carrier.Unwrap(token)
 		return rec, "", ok, nil
@@ -294,9 +311,8 @@ func (m *Manager[T]) fetch(ctx context.Context, token string) (rec []byte, key s
 	if !validToken(token) {
 		return nil, "", false, nil
 	}
-	var k [keyLen]byte
-	storeKey(&k, token)
-	key = string(k[:])
+	storeKey(kb, token)
+	key = string(kb[:])
 	rec, ok, err = m.store.Load(ctx, key)
 	if err != nil {
 		return nil, "", false, fmt.Errorf("%w: load: %w", ErrStore, err)
@@ -305,7 +321,8 @@ func (m *Manager[T]) fetch(ctx context.Context, token string) (rec []byte, key s
 }
 
 // open turns a stored record into its envelope. It may reuse rec's memory.
-func (m *Manager[T]) open(rec []byte, key string) (md meta, payload []byte, rotate, ok bool) {
+// key is the store key the record came from, unused for carried records.
+func (m *Manager[T]) open(rec, key []byte) (md meta, payload []byte, rotate, ok bool) {
 	plain := rec
 	if m.cipher != nil {
 		var err error
@@ -320,11 +337,11 @@ func (m *Manager[T]) open(rec []byte, key string) (md meta, payload []byte, rota
 
 // adFor is the associated data that binds a record to where it lives: its
 // store key, or the cookie name for records the client carries.
-func (m *Manager[T]) adFor(key string) []byte {
+func (m *Manager[T]) adFor(key []byte) []byte {
 	if m.carrier != nil {
 		return m.ad
 	}
-	return []byte(key)
+	return key
 }
 
 // Commit saves the session if it changed (or its token must change, or its
@@ -368,7 +385,7 @@ func (t *Txn[T]) commit(ctx context.Context) (Result, error) {
 	payload := buf[envHeader:]
 
 	if t.dropOld {
-		if err := m.drop(ctx, t.token); err != nil {
+		if err := m.drop(ctx, t.token, &t.kb); err != nil {
 			return Result{}, err
 		}
 		res.Clear = true
@@ -398,12 +415,12 @@ func (t *Txn[T]) commit(ctx context.Context) (Result, error) {
 		token = newToken()
 	}
 	putEnvelope(buf, md)
-	token, err = m.save(ctx, token, buf, md)
+	token, err = m.save(ctx, token, buf, md, &t.kb)
 	if err != nil {
 		return Result{}, err
 	}
 	if t.regen && m.carrier == nil {
-		if err := m.drop(ctx, t.token); err != nil {
+		if err := m.drop(ctx, t.token, &t.kb); err != nil {
 			return Result{}, err
 		}
 	}
@@ -426,7 +443,7 @@ func (t *Txn[T]) expiry(md meta) time.Time {
 
 // save seals plain (an envelope) and keeps it, returning the token the client
 // must carry.
-func (m *Manager[T]) save(ctx context.Context, token string, plain []byte, md meta) (string, error) {
+func (m *Manager[T]) save(ctx context.Context, token string, plain []byte, md meta, kb *[keyLen]byte) (string, error) {
 	if m.carrier != nil {
 		rec := m.cipher.Seal(nil, plain, m.ad)
 		tok, err := m.carrier.Wrap(m.cookie.Name, rec)
@@ -435,12 +452,11 @@ func (m *Manager[T]) save(ctx context.Context, token string, plain []byte, md me
 		}
 		return tok, nil
 	}
-	var k [keyLen]byte
-	storeKey(&k, token)
-	key := string(k[:])
+	storeKey(kb, token)
+	key := string(kb[:])
 	rec := plain
 	if m.cipher != nil {
-		rec = m.cipher.Seal(nil, plain, k[:])
+		rec = m.cipher.Seal(nil, plain, kb[:])
 	}
 	if err := m.store.Save(ctx, key, rec, time.UnixMilli(md.deadline())); err != nil {
 		return "", fmt.Errorf("%w: save: %w", ErrStore, err)
@@ -449,13 +465,12 @@ func (m *Manager[T]) save(ctx context.Context, token string, plain []byte, md me
 }
 
 // drop deletes the record under a client's token, if it could name one.
-func (m *Manager[T]) drop(ctx context.Context, token string) error {
+func (m *Manager[T]) drop(ctx context.Context, token string, kb *[keyLen]byte) error {
 	if m.carrier != nil || !validToken(token) {
 		return nil
 	}
-	var k [keyLen]byte
-	storeKey(&k, token)
-	if err := m.store.Delete(ctx, string(k[:])); err != nil {
+	storeKey(kb, token)
+	if err := m.store.Delete(ctx, string(kb[:])); err != nil {
 		return fmt.Errorf("%w: delete: %w", ErrStore, err)
 	}
 	return nil
