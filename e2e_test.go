@@ -509,6 +509,28 @@ func TestIdleRefreshIsThrottled(t *testing.T) {
 	}
 }
 
+func TestNoRefreshPastAbsolute(t *testing.T) {
+	a := newApp(t, session.Options{Lifetime: time.Hour, IdleTimeout: 10 * time.Minute}, middleware.Options{})
+	c := a.client()
+	a.do(c, "GET", "/", nil)
+	for range 10 {
+		a.clock.Advance(5 * time.Minute)
+		a.do(c, "GET", "/whoami", nil)
+	}
+	// 50 minutes in: the idle deadline has met the absolute one and can move
+	// no further, so reads must not write.
+	saves := a.store.saves.Load()
+	for range 4 {
+		a.clock.Advance(2 * time.Minute)
+		if r := a.do(c, "GET", "/whoami", nil); num(r.body["counter"]) != 1 || r.h.Get("Set-Cookie") != "" {
+			t.Fatalf("read near the end of the lifetime: %v, Set-Cookie %q", r.body, r.h.Get("Set-Cookie"))
+		}
+	}
+	if n := a.store.saves.Load() - saves; n != 0 {
+		t.Fatalf("%d writes for reads that could not extend the session", n)
+	}
+}
+
 func TestAbsoluteLifetime(t *testing.T) {
 	a := newApp(t, session.Options{Lifetime: time.Hour, IdleTimeout: 30 * time.Minute}, middleware.Options{})
 	c := a.client()

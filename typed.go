@@ -400,7 +400,9 @@ func (t *Txn[T]) commit(ctx context.Context) (Result, error) {
 		token = ""
 	} else {
 		changed := t.regen || t.rotate || t.remember || !bytes.Equal(payload, t.orig)
-		refresh := m.idle > 0 && now-(md.idle-m.idle) >= m.idle/4
+		// Once the idle deadline has reached the absolute one it cannot move,
+		// and refreshing would only cost a write per request.
+		refresh := m.idle > 0 && md.idle < md.absolute && now-(md.idle-m.idle) >= m.idle/4
 		if !changed && !refresh {
 			return res, nil
 		}
@@ -448,7 +450,8 @@ func (m *Manager[T]) save(ctx context.Context, token string, plain []byte, md me
 		rec := m.cipher.Seal(nil, plain, m.ad)
 		tok, err := m.carrier.Wrap(m.cookie.Name, rec)
 		if err != nil {
-			return "", fmt.Errorf("%w: save: %w", ErrStore, err)
+			// Too large is the application's doing, not a store failure.
+			return "", fmt.Errorf("session: save: %w", err)
 		}
 		return tok, nil
 	}

@@ -35,7 +35,8 @@ type Options struct {
 	// Header, when set, carries the token in this request header instead of
 	// a cookie, for API clients: a new or changed token is returned in the
 	// response header of the same name, and an ended session returns it
-	// empty. No cookie is read or set.
+	// empty. No cookie is read or set; the manager's Cookie.Name still names
+	// the session for sealing and for the cookie store's size limit.
 	Header string
 
 	// ErrorHandler answers a request whose session could not be loaded or

@@ -33,6 +33,7 @@ import (
 	"github.com/typedsession/session/codec"
 	"github.com/typedsession/session/middleware"
 	"github.com/typedsession/session/store"
+	"github.com/typedsession/session/store/cookiestore"
 	"github.com/typedsession/session/store/memstore"
 )
 
@@ -157,7 +158,9 @@ func openStore(cfg config) (store.Store, func(), error) {
 	case "memory":
 		s := memstore.New(memstore.Options{})
 		return s, func() { s.Close() }, nil
-	case "cookie", "valkey":
+	case "cookie":
+		return cookiestore.New(cookiestore.Options{}), func() {}, nil
+	case "valkey":
 		return nil, nil, fmt.Errorf("-store %s is not available in this build yet", cfg.store)
 	}
 	return nil, nil, fmt.Errorf("-store %q: want memory, cookie or valkey", cfg.store)

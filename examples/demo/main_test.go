@@ -78,8 +78,9 @@ func TestDemoContract(t *testing.T) {
 	for _, cfg := range []config{
 		{codec: "msgpack"},
 		{codec: "json", idle: time.Minute},
+		{codec: "msgpack", store: "cookie"},
 	} {
-		t.Run(cfg.codec, func(t *testing.T) {
+		t.Run(cfg.codec+"/"+cfg.store, func(t *testing.T) {
 			base := startDemo(t, cfg)
 			jar, _ := cookiejar.New(nil)
 			d := demoClient{t, base, &http.Client{Jar: jar}}
