@@ -11,6 +11,7 @@ import (
 	"github.com/typedsession/session/codec"
 	"github.com/typedsession/session/middleware"
 	"github.com/typedsession/session/store"
+	"github.com/typedsession/session/store/cookiestore"
 	"github.com/typedsession/session/store/memstore"
 )
 
@@ -54,11 +55,14 @@ type benchSetup struct {
 
 func benchSetups() []benchSetup {
 	mem := func() store.Store { return memstore.New(memstore.Options{SweepInterval: -1}) }
+	cookie := func() store.Store { return cookiestore.New(cookiestore.Options{}) }
 	return []benchSetup{
 		{"mem/msgpack", mem, codec.MsgPack, false},
 		{"mem/msgpack/cipher", mem, codec.MsgPack, true},
 		{"mem/json", mem, codec.JSON, false},
 		{"mem/json/cipher", mem, codec.JSON, true},
+		{"cookie/msgpack", cookie, codec.MsgPack, true},
+		{"cookie/json", cookie, codec.JSON, true},
 	}
 }
 
