@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -21,6 +23,7 @@ import (
 
 	"github.com/typedsession/session"
 	"github.com/typedsession/session/cipher"
+	"github.com/typedsession/session/codec"
 	"github.com/typedsession/session/middleware"
 	"github.com/typedsession/session/store"
 	"github.com/typedsession/session/store/memstore"
@@ -52,6 +55,7 @@ type countingStore struct {
 	store.Store
 	loads, saves, deletes atomic.Int64
 	failLoad, failSave    atomic.Bool
+	failDelete            atomic.Bool
 }
 
 var errDown = errors.New("store is down")
@@ -74,6 +78,9 @@ func (s *countingStore) Save(ctx context.Context, key string, rec []byte, exp ti
 
 func (s *countingStore) Delete(ctx context.Context, key string) error {
 	s.deletes.Add(1)
+	if s.failDelete.Load() {
+		return errDown
+	}
 	return s.Store.Delete(ctx, key)
 }
 
@@ -242,7 +249,7 @@ func TestCookieAttributes(t *testing.T) {
 	a := newApp(t, session.Options{}, middleware.Options{})
 	r := a.do(a.client(), "GET", "/", nil)
 	sc := r.h.Get("Set-Cookie")
-	for _, want := range []string{"session=", "Path=/", "HttpOnly", "Secure", "SameSite=Lax", "Max-Age=86400"} {
+	for _, want := range []string{"__Host-session=", "Path=/", "HttpOnly", "Secure", "SameSite=Lax", "Max-Age=86400"} {
 		if !strings.Contains(sc, want) {
 			t.Errorf("Set-Cookie %q lacks %q", sc, want)
 		}
@@ -250,7 +257,7 @@ func TestCookieAttributes(t *testing.T) {
 	if strings.Contains(strings.ToLower(sc), "domain") {
 		t.Errorf("Set-Cookie %q has a Domain", sc)
 	}
-	value := strings.TrimPrefix(strings.SplitN(sc, ";", 2)[0], "session=")
+	value := strings.TrimPrefix(strings.SplitN(sc, ";", 2)[0], "__Host-session=")
 	if len(value) != 43 {
 		t.Errorf("token %q has %d characters, want 43", value, len(value))
 	}
@@ -268,6 +275,8 @@ func TestInvalidCookieOptions(t *testing.T) {
 		{Name: "semi;colon"},
 		{Path: "relative"},
 		{SameSite: 9},
+		{Name: "__host-s", Domain: "example.com"},
+		{Name: "__SECURE-s", InsecureNoSecure: true},
 	} {
 		if _, err := session.New[appSess](mem, session.Options{Cookie: c}); !errors.Is(err, session.ErrOptions) {
 			t.Errorf("New with cookie %+v: err = %v, want ErrOptions", c, err)
@@ -408,7 +417,7 @@ func TestDestroy(t *testing.T) {
 
 func TestUnknownTokenIsNotAdopted(t *testing.T) {
 	a := newApp(t, session.Options{}, middleware.Options{})
-	planted := &http.Cookie{Name: "session", Value: strings.Repeat("A", 43)}
+	planted := &http.Cookie{Name: a.mgr.CookieName(), Value: strings.Repeat("A", 43)}
 	r := a.do(a.srv.Client(), "GET", "/", nil, planted)
 	sc := r.h.Get("Set-Cookie")
 	if sc == "" || strings.Contains(sc, planted.Value) {
@@ -439,7 +448,7 @@ func TestHostileCookies(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			loads := a.store.loads.Load()
 			req, _ := http.NewRequest("GET", a.srv.URL+"/whoami", nil)
-			req.Header.Set("Cookie", "session="+v)
+			req.Header.Set("Cookie", a.mgr.CookieName()+"="+v)
 			res, err := a.srv.Client().Do(req)
 			if err != nil {
 				t.Fatal(err)
@@ -851,4 +860,196 @@ func onlyRecord(t *testing.T, s *memstore.Store) (string, []byte) {
 	var rec []byte
 	s.Range(func(k string, r []byte) bool { key, rec = k, r; return false })
 	return key, rec
+}
+
+// TestDestroyIsNotUndone: a request that loaded a session before another
+// request logged it out must not bring the record back when it commits.
+func TestDestroyIsNotUndone(t *testing.T) {
+	mem := memstore.New(memstore.Options{SweepInterval: -1})
+	m, _ := session.New[appSess](mem, session.Options{})
+	ctx := context.Background()
+	tx := m.Begin(ctx, "")
+	p, _ := tx.Get()
+	p.User = "alice"
+	res, _ := tx.Commit(ctx)
+
+	slow := m.Begin(ctx, res.Token)
+	p, _ = slow.Get()
+	logout := m.Begin(ctx, res.Token)
+	logout.Destroy()
+	if _, err := logout.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	p.User = "alice2"
+	got, err := slow.Commit(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mem.Len() != 0 || got.Send || !got.Clear {
+		t.Fatalf("after logout, a slower request's commit = %+v and %d records; want nothing saved and the cookie cleared", got, mem.Len())
+	}
+	if p, _ := m.Begin(ctx, res.Token).Get(); p.User != "" {
+		t.Fatalf("the logged-out token opens %+v", p)
+	}
+}
+
+// TestMapPayloadReadOnly: payloads holding maps encode in varying order;
+// reading one must still write nothing.
+func TestMapPayloadReadOnly(t *testing.T) {
+	type withMaps struct {
+		Prefs  map[string]int
+		Nested map[int]map[string]bool
+		Any    any
+	}
+	for _, c := range []struct {
+		name  string
+		codec codec.Codec
+	}{{"msgpack", codec.MsgPack}, {"json", codec.JSON}} {
+		t.Run(c.name, func(t *testing.T) {
+			st := &countingStore{Store: memstore.New(memstore.Options{SweepInterval: -1})}
+			m, _ := session.New[withMaps](st, session.Options{Codec: c.codec})
+			ctx := context.Background()
+			tx := m.Begin(ctx, "")
+			p, _ := tx.Get()
+			p.Prefs = map[string]int{}
+			for i := range 40 {
+				p.Prefs[fmt.Sprint("k", i)] = i
+			}
+			p.Nested = map[int]map[string]bool{1: {"a": true, "b": false}, 2: {"c": true}, 3: {}}
+			p.Any = map[string]any{"x": 1, "y": "z", "w": []any{1, 2}}
+			res, _ := tx.Commit(ctx)
+			saves := st.saves.Load()
+			for range 10 {
+				tx := m.Begin(ctx, res.Token)
+				if p, _ := tx.Get(); len(p.Prefs) != 40 {
+					t.Fatalf("loaded %+v", p)
+				}
+				if r, err := tx.Commit(ctx); err != nil || r.Send {
+					t.Fatalf("read-only commit = %+v, %v", r, err)
+				}
+			}
+			if n := st.saves.Load() - saves; n != 0 {
+				t.Fatalf("10 read-only requests saved %d times", n)
+			}
+			tx = m.Begin(ctx, res.Token)
+			p, _ = tx.Get()
+			p.Prefs["k1"] = 100
+			tx.Commit(ctx)
+			if st.saves.Load() == saves {
+				t.Fatal("a change inside a map was not saved")
+			}
+		})
+	}
+}
+
+// TestRecordsAreBoundToTheirKey: a sealed record moved under another
+// session's key does not open.
+func TestRecordsAreBoundToTheirKey(t *testing.T) {
+	mem := memstore.New(memstore.Options{SweepInterval: -1})
+	ring, _ := cipher.NewRing(bytes.Repeat([]byte{3}, 32))
+	m, _ := session.New[appSess](mem, session.Options{Cipher: ring})
+	ctx := context.Background()
+	tokens := map[string]string{}
+	for _, user := range []string{"admin", "mallory"} {
+		tx := m.Begin(ctx, "")
+		p, _ := tx.Get()
+		p.User = user
+		res, _ := tx.Commit(ctx)
+		tokens[user] = res.Token
+	}
+	recs := map[string][]byte{}
+	mem.Range(func(k string, r []byte) bool { recs[k] = r; return true })
+	var keys []string
+	for k := range recs {
+		keys = append(keys, k)
+	}
+	// Swap the two records between their keys.
+	mem.Save(ctx, keys[0], recs[keys[1]], time.Now().Add(time.Hour))
+	mem.Save(ctx, keys[1], recs[keys[0]], time.Now().Add(time.Hour))
+	for user, tok := range tokens {
+		if p, err := m.Begin(ctx, tok).Get(); err != nil || p.User != "" {
+			t.Fatalf("%s's token opened %+v, %v after the records were swapped", user, p, err)
+		}
+	}
+}
+
+func TestRegenerateKeepsCookieChoice(t *testing.T) {
+	a := newApp(t, session.Options{Cookie: session.Cookie{BrowserSession: true}}, middleware.Options{})
+	c := a.client()
+	a.do(c, "GET", "/", nil)
+	tx := a.mgr.Begin(context.Background(), a.sessionCookie(c).Value)
+	tx.RememberMe(true)
+	res, err := tx.Commit(context.Background())
+	if err != nil || res.Expires.IsZero() {
+		t.Fatalf("RememberMe(true) commit = %+v, %v", res, err)
+	}
+	tx = a.mgr.Begin(context.Background(), res.Token)
+	tx.Regenerate()
+	res2, err := tx.Commit(context.Background())
+	if err != nil || res2.Token == res.Token || !res2.Expires.Equal(res.Expires) {
+		t.Fatalf("regenerate: %+v, %v; want a new token with the remembered expiry %v", res2, err, res.Expires)
+	}
+	ck := a.mgr.Cookie(res2)
+	if !ck.Secure || !ck.HttpOnly || ck.SameSite != http.SameSiteLaxMode || ck.Path != "/" || ck.MaxAge <= 0 {
+		t.Fatalf("regenerated cookie %+v lost its attributes", ck)
+	}
+}
+
+func TestDestroyFailure(t *testing.T) {
+	a := newApp(t, session.Options{}, middleware.Options{})
+	c := a.client()
+	a.do(c, "POST", "/login", url.Values{"user": {"ann"}})
+	a.store.failDelete.Store(true)
+	r := a.do(c, "POST", "/logout", nil)
+	if r.code != http.StatusServiceUnavailable || r.h.Get("Set-Cookie") != "" {
+		t.Fatalf("logout with a failing delete: %d, Set-Cookie %q; want the error handler and no cookie", r.code, r.h.Get("Set-Cookie"))
+	}
+	if got := r.h.Get("Cache-Control"); got != "no-store" {
+		t.Fatalf("error answer Cache-Control %q", got)
+	}
+	a.store.failDelete.Store(false)
+	r = a.do(c, "POST", "/logout", nil)
+	if got := r.h.Get("Cache-Control"); !strings.Contains(r.h.Get("Set-Cookie"), "Max-Age=0") || got != "no-store" {
+		t.Fatalf("logout: Set-Cookie %q, Cache-Control %q", r.h.Get("Set-Cookie"), got)
+	}
+}
+
+func TestExtremeDurations(t *testing.T) {
+	mem := memstore.New(memstore.Options{SweepInterval: -1})
+	m, err := session.New[appSess](mem, session.Options{Lifetime: math.MaxInt64, IdleTimeout: math.MaxInt64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	tx := m.Begin(ctx, "")
+	p, _ := tx.Get()
+	p.User = "forever"
+	res, err := tx.Commit(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ck := m.Cookie(res); ck.MaxAge < 100*365*24*3600 {
+		t.Fatalf("Max-Age %d for a lifetime of centuries", ck.MaxAge)
+	}
+	if p, _ := m.Begin(ctx, res.Token).Get(); p.User != "forever" {
+		t.Fatalf("loaded %+v", p)
+	}
+}
+
+// TestShorterLifetimeAppliesToIssuedSessions: cutting Lifetime in an
+// emergency ends sessions issued under the longer one.
+func TestShorterLifetimeAppliesToIssuedSessions(t *testing.T) {
+	clock := newClock()
+	mem := memstore.New(memstore.Options{SweepInterval: -1, Now: clock.Now})
+	long, _ := session.New[appSess](mem, session.Options{Now: clock.Now, Lifetime: 30 * 24 * time.Hour})
+	ctx := context.Background()
+	tx := long.Begin(ctx, "")
+	p, _ := tx.Get()
+	p.User = "u"
+	res, _ := tx.Commit(ctx)
+	clock.Advance(2 * time.Hour)
+	short, _ := session.New[appSess](mem, session.Options{Now: clock.Now, Lifetime: time.Hour})
+	if p, _ := short.Begin(ctx, res.Token).Get(); p.User != "" {
+		t.Fatal("a session older than the new Lifetime still opens")
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"reflect"
 	"strings"
 	"sync"
 	"time"
@@ -17,8 +18,15 @@ import (
 // Options.Lifetime is zero.
 const DefaultLifetime = 24 * time.Hour
 
-// DefaultCookieName is the cookie's name when Cookie.Name is empty.
-const DefaultCookieName = "session"
+// DefaultCookieName is the cookie's name when Cookie.Name is empty and the
+// cookie qualifies for the __Host- prefix (Secure, Path=/, no Domain), which
+// keeps sibling subdomains from planting a session cookie of their own.
+// Otherwise the default name is FallbackCookieName.
+const DefaultCookieName = "__Host-session"
+
+// FallbackCookieName is the default name of a cookie that cannot carry the
+// __Host- prefix.
+const FallbackCookieName = "session"
 
 var (
 	// ErrStore wraps every failure of the store: the session could not be
@@ -72,9 +80,11 @@ type Options struct {
 // Cookie holds the session cookie's attributes. The zero value gives a cookie
 // named "session" with Secure, HttpOnly, SameSite=Lax, Path=/ and no Domain.
 type Cookie struct {
-	// Name is the cookie's name; empty means DefaultCookieName. A name
-	// starting with "__Host-" is checked to carry Secure, Path=/ and no
-	// Domain, as browsers require.
+	// Name is the cookie's name; empty means DefaultCookieName
+	// ("__Host-session"), or FallbackCookieName ("session") when the cookie
+	// cannot carry that prefix. A name starting with "__Host-" is checked to
+	// carry Secure, Path=/ and no Domain, and one starting with "__Secure-" to
+	// carry Secure, as browsers require (without regard to case).
 	Name string
 
 	// Domain widens the cookie to a domain and its subdomains. Empty (the
@@ -106,7 +116,8 @@ type Cookie struct {
 // at start-up and share it; it is safe for concurrent use.
 type Manager[T any] struct {
 	store    store.Store
-	carrier  store.Carrier // non-nil when the record travels in the token
+	carrier  store.Carrier  // non-nil when the record travels in the token
+	replacer store.Replacer // non-nil when the store can write only over a live record
 	codec    codec.Codec
 	cipher   *cipher.Ring
 	lifetime int64 // ms
@@ -114,8 +125,11 @@ type Manager[T any] struct {
 	cookie   Cookie
 	now      func() time.Time
 	zero     []byte // the encoding of a zero T: a session nobody wrote to
-	ad       []byte // associated data for carried records
-	ctxKey   *ctxKey
+	// mapsInside reports a T that may hold maps, whose encoding can vary
+	// between runs on equal content.
+	mapsInside bool
+	ad         []byte // associated data for carried records
+	ctxKey     *ctxKey
 }
 
 type ctxKey struct{}
@@ -163,6 +177,8 @@ func New[T any](st store.Store, opts Options) (*Manager[T], error) {
 		m.carrier = c
 		m.ad = []byte("typedsession carried v1\x00" + m.cookie.Name)
 	}
+	m.replacer, _ = st.(store.Replacer)
+	m.mapsInside = mayHoldMap(reflect.TypeFor[T](), map[reflect.Type]bool{})
 	zero, err := m.codec.Append(nil, new(T))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w: %v", ErrOptions, ErrEncode, err)
@@ -171,12 +187,42 @@ func New[T any](st store.Store, opts Options) (*Manager[T], error) {
 	return m, nil
 }
 
-func (c *Cookie) check() error {
-	if c.Name == "" {
-		c.Name = DefaultCookieName
+// mayHoldMap reports whether a value of type t can contain a map.
+func mayHoldMap(t reflect.Type, seen map[reflect.Type]bool) bool {
+	if seen[t] {
+		return false
 	}
+	seen[t] = true
+	switch t.Kind() {
+	case reflect.Map, reflect.Interface:
+		return true
+	case reflect.Pointer, reflect.Slice, reflect.Array:
+		return mayHoldMap(t.Elem(), seen)
+	case reflect.Struct:
+		for i := range t.NumField() {
+			if mayHoldMap(t.Field(i).Type, seen) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// hasPrefixFold is strings.HasPrefix without regard to case, as browsers
+// match cookie name prefixes.
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
+}
+
+func (c *Cookie) check() error {
 	if c.Path == "" {
 		c.Path = "/"
+	}
+	if c.Name == "" {
+		c.Name = FallbackCookieName
+		if !c.InsecureNoSecure && c.Path == "/" && c.Domain == "" {
+			c.Name = DefaultCookieName
+		}
 	}
 	if c.SameSite == 0 {
 		c.SameSite = http.SameSiteLaxMode
@@ -193,9 +239,9 @@ func (c *Cookie) check() error {
 	}
 	secure := !c.InsecureNoSecure
 	switch {
-	case strings.HasPrefix(c.Name, "__Host-") && (!secure || c.Path != "/" || c.Domain != ""):
+	case hasPrefixFold(c.Name, "__Host-") && (!secure || c.Path != "/" || c.Domain != ""):
 		return bad("a __Host- cookie needs Secure, Path=/ and no Domain")
-	case strings.HasPrefix(c.Name, "__Secure-") && !secure:
+	case hasPrefixFold(c.Name, "__Secure-") && !secure:
 		return bad("a __Secure- cookie needs Secure")
 	case c.SameSite == http.SameSiteNoneMode && !secure:
 		return bad("SameSite=None needs Secure")
@@ -227,7 +273,9 @@ func (m *Manager[T]) Cookie(res Result) *http.Cookie {
 		c.MaxAge = -1
 	case !res.Expires.IsZero():
 		c.Expires = res.Expires.UTC()
-		c.MaxAge = max(1, int((res.Expires.Sub(m.now())+time.Second-1)/time.Second))
+		// In milliseconds, which cannot overflow as a Duration would.
+		ms := res.Expires.UnixMilli() - m.now().UnixMilli()
+		c.MaxAge = int(max(1, (ms+999)/1000))
 	}
 	return c
 }

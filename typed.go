@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"reflect"
 	"sync"
 	"time"
 )
@@ -61,6 +62,7 @@ type Txn[T any] struct {
 	m     *Manager[T]
 	ctx   context.Context
 	token string       // as the client sent it: untrusted
+	key   string       // store key of token, once loaded
 	kb    [keyLen]byte // scratch for the store key in use; also its associated data
 	c     txnContext[T]
 
@@ -124,6 +126,11 @@ func (m *Manager[T]) Txn(r *http.Request) *Txn[T] {
 // visitor without a session gets a pointer to a zero T. Changes made through
 // the pointer are saved when the response starts.
 //
+// The session is committed as soon as the response starts, whoever starts it:
+// if a recovering middleware mounted inside this one answers a panic, the
+// changes made before the panic are saved. Mount recovery outside the session
+// middleware to drop them instead.
+//
 // If the session cannot be loaded (the store is down), Get returns a zero T
 // that will not be saved, and the middleware answers with its error handler.
 // Use [Manager.Load] to see that error in the handler instead.
@@ -140,6 +147,9 @@ func (m *Manager[T]) Load(r *http.Request) (*T, error) { return m.Txn(r).Get() }
 // Regenerate gives the request's session a new token, keeping its data and
 // deleting the record under the old token. Call it on login and on any change
 // of privilege, so a token planted before the change is worthless after it.
+// If the session cannot be loaded it returns the error and, as with Get, the
+// middleware's error handler answers the request; only [Manager.Load] hands
+// that answer to the handler. The same holds for Destroy, RememberMe and Info.
 func (m *Manager[T]) Regenerate(r *http.Request) error { return m.Txn(r).Regenerate() }
 
 // Destroy ends the request's session: its record is deleted and the client's
@@ -285,6 +295,7 @@ func (t *Txn[T]) load() {
 			t.err = err
 			return
 		}
+		t.key = key
 		if ok {
 			if md, payload, rotate, ok := m.open(rec, t.kb[:]); ok && m.live(md, now) && m.codec.Unmarshal(payload, t.val) == nil {
 				t.meta, t.orig, t.rotate, t.found = md, payload, rotate, true
@@ -385,7 +396,7 @@ func (t *Txn[T]) commit(ctx context.Context) (Result, error) {
 	payload := buf[envHeader:]
 
 	if t.dropOld {
-		if err := m.drop(ctx, t.token, &t.kb); err != nil {
+		if err := t.drop(ctx); err != nil {
 			return Result{}, err
 		}
 		res.Clear = true
@@ -399,7 +410,8 @@ func (t *Txn[T]) commit(ctx context.Context) (Result, error) {
 		}
 		token = ""
 	} else {
-		changed := t.regen || t.rotate || t.remember || !bytes.Equal(payload, t.orig)
+		changed := t.regen || t.rotate || t.remember ||
+			!bytes.Equal(payload, t.orig) && !(m.mapsInside && t.sameAsLoaded())
 		// Once the idle deadline has reached the absolute one it cannot move,
 		// and refreshing would only cost a write per request.
 		refresh := m.idle > 0 && md.idle < md.absolute && now-(md.idle-m.idle) >= m.idle/4
@@ -413,16 +425,29 @@ func (t *Txn[T]) commit(ctx context.Context) (Result, error) {
 	} else {
 		md.idle = 0
 	}
-	if token == "" || t.regen {
+	// An existing session keeps its token and is written only where its
+	// record still is; a new or regenerated one gets a fresh token. A carried
+	// record is its own token.
+	replace := t.found && !t.regen
+	switch {
+	case m.carrier != nil:
+	case replace:
+		token = t.token
+	default:
 		token = newToken()
 	}
 	putEnvelope(buf, md)
-	token, err = m.save(ctx, token, buf, md, &t.kb)
+	token, saved, err := t.save(ctx, token, buf, md, replace)
 	if err != nil {
 		return Result{}, err
 	}
+	if !saved {
+		// The record went away after it was loaded: another request ended or
+		// regenerated the session, and this one must not bring it back.
+		return Result{Used: true, Clear: t.hadToken}, nil
+	}
 	if t.regen && m.carrier == nil {
-		if err := m.drop(ctx, t.token, &t.kb); err != nil {
+		if err := t.drop(ctx); err != nil {
 			return Result{}, err
 		}
 	}
@@ -432,6 +457,14 @@ func (t *Txn[T]) commit(ctx context.Context) (Result, error) {
 	res.Expires = exp
 	res.Send = token != t.token || !exp.Equal(oldExpiry) || t.remember
 	return res, nil
+}
+
+// sameAsLoaded reports whether the payload still equals what was loaded,
+// for payloads with maps, whose encoding may differ from one run to the next
+// while their content does not.
+func (t *Txn[T]) sameAsLoaded() bool {
+	var was T
+	return t.m.codec.Unmarshal(t.orig, &was) == nil && reflect.DeepEqual(&was, t.val)
 }
 
 // expiry is when the client should forget the token: the session's deadline
@@ -444,36 +477,55 @@ func (t *Txn[T]) expiry(md meta) time.Time {
 }
 
 // save seals plain (an envelope) and keeps it, returning the token the client
-// must carry.
-func (m *Manager[T]) save(ctx context.Context, token string, plain []byte, md meta, kb *[keyLen]byte) (string, error) {
+// must carry. With replace, the record is written only if the one loaded is
+// still there (on stores that can tell), and saved reports whether it was.
+func (t *Txn[T]) save(ctx context.Context, token string, plain []byte, md meta, replace bool) (_ string, saved bool, _ error) {
+	m := t.m
 	if m.carrier != nil {
 		rec := m.cipher.Seal(nil, plain, m.ad)
 		tok, err := m.carrier.Wrap(m.cookie.Name, rec)
 		if err != nil {
 			// Too large is the application's doing, not a store failure.
-			return "", fmt.Errorf("session: save: %w", err)
+			return "", false, fmt.Errorf("session: save: %w", err)
 		}
-		return tok, nil
+		return tok, true, nil
 	}
-	storeKey(kb, token)
-	key := string(kb[:])
+	key := t.key
+	if replace {
+		copy(t.kb[:], key)
+	} else {
+		storeKey(&t.kb, token)
+		key = string(t.kb[:])
+	}
 	rec := plain
 	if m.cipher != nil {
-		rec = m.cipher.Seal(nil, plain, kb[:])
+		rec = m.cipher.Seal(nil, plain, t.kb[:])
 	}
-	if err := m.store.Save(ctx, key, rec, time.UnixMilli(md.deadline())); err != nil {
-		return "", fmt.Errorf("%w: save: %w", ErrStore, err)
+	exp := time.UnixMilli(md.deadline())
+	var err error
+	if replace && m.replacer != nil {
+		saved, err = m.replacer.Replace(ctx, key, rec, exp)
+	} else {
+		saved, err = true, m.store.Save(ctx, key, rec, exp)
 	}
-	return token, nil
+	if err != nil {
+		return "", false, fmt.Errorf("%w: save: %w", ErrStore, err)
+	}
+	return token, saved, nil
 }
 
-// drop deletes the record under a client's token, if it could name one.
-func (m *Manager[T]) drop(ctx context.Context, token string, kb *[keyLen]byte) error {
-	if m.carrier != nil || !validToken(token) {
-		return nil
+// drop deletes the record under the client's token, if it could name one.
+func (t *Txn[T]) drop(ctx context.Context) error {
+	m := t.m
+	key := t.key
+	if key == "" {
+		if m.carrier != nil || !validToken(t.token) {
+			return nil
+		}
+		storeKey(&t.kb, t.token)
+		key = string(t.kb[:])
 	}
-	storeKey(kb, token)
-	if err := m.store.Delete(ctx, string(kb[:])); err != nil {
+	if err := m.store.Delete(ctx, key); err != nil {
 		return fmt.Errorf("%w: delete: %w", ErrStore, err)
 	}
 	return nil

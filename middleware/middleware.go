@@ -125,9 +125,12 @@ func (w *writer) commit() bool {
 	}
 	w.committed = true
 	mw := w.mw
-	res, err := w.c.Commit(w.r.Context())
+	// A client that hangs up as the handler finishes must not cost it the
+	// save; the store's own timeouts bound the wait.
+	res, err := w.c.Commit(context.WithoutCancel(w.r.Context()))
 	if err != nil {
 		w.failed = true
+		dropRepresentation(w.Header())
 		mw.onErr(w.ResponseWriter, w.r, err)
 		return false
 	}
@@ -202,6 +205,21 @@ func (w *writer) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 func (w *writer) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 type writerOnly struct{ io.Writer }
+
+// dropRepresentation removes what the handler said about the answer it will
+// not give, so the error handler's answer is not sent gzip-labelled,
+// cacheable or with the handler's cookies. Headers of outer middleware that
+// do not describe the body (security policies) are kept.
+func dropRepresentation(h http.Header) {
+	for _, k := range []string{
+		"Cache-Control", "Content-Disposition", "Content-Encoding", "Content-Language",
+		"Content-Length", "Content-Location", "Content-Range", "Content-Type", "Etag",
+		"Expires", "Last-Modified", "Location", "Set-Cookie",
+	} {
+		delete(h, k)
+	}
+	h.Set("Cache-Control", "no-store")
+}
 
 // addVary adds v to the Vary header unless it is there already.
 func addVary(h http.Header, v string) {

@@ -41,14 +41,27 @@ type Store interface {
 }
 
 // Toucher is implemented by stores that can move a record's expiry without
-// rewriting it. The manager uses it to refresh the idle deadline of a session
-// whose data did not change; on such stores the idle deadline is enforced by
-// the store's own expiry.
+// rewriting it, for tools that extend or cut short sessions (Touch into the
+// past ends one). The manager does not use it for idle refreshes: the idle
+// deadline is sealed inside the record, so a refresh rewrites the record.
 type Toucher interface {
 	// Touch sets the expiry of the record under key. Touching a missing key
 	// is not an error and creates nothing; an expiry at or before the present
 	// deletes the key.
 	Touch(ctx context.Context, key string, expiry time.Time) error
+}
+
+// Replacer is implemented by stores that can write a record only where one
+// still exists. The manager saves changes to an existing session with it, so
+// that a request that loaded a session before another one destroyed or
+// regenerated it cannot bring the old record back. Stores without it are
+// written with Save, and a concurrent logout can then be undone by a slower
+// request of the same session.
+type Replacer interface {
+	// Replace saves record under key until expiry if a live record is there,
+	// and reports whether it was. An expiry at or before the present deletes
+	// the key (replaced reports whether a record was there).
+	Replace(ctx context.Context, key string, record []byte, expiry time.Time) (replaced bool, err error)
 }
 
 // Carrier is implemented by stores that keep no server state: the token the

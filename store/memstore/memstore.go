@@ -21,7 +21,8 @@ const DefaultSweepInterval = time.Minute
 type Options struct {
 	// SweepInterval is the time between sweeps of expired records.
 	// Zero means DefaultSweepInterval; a negative value disables the sweeper
-	// (expired records are then freed only when read or overwritten).
+	// (expired records, never returned, are then freed only when overwritten,
+	// deleted or swept by a call to Sweep).
 	SweepInterval time.Duration
 
 	// Now is the clock; nil means time.Now. Tests inject their own.
@@ -46,8 +47,9 @@ type Store struct {
 }
 
 var (
-	_ store.Store   = (*Store)(nil)
-	_ store.Toucher = (*Store)(nil)
+	_ store.Store    = (*Store)(nil)
+	_ store.Toucher  = (*Store)(nil)
+	_ store.Replacer = (*Store)(nil)
 )
 
 // New returns an empty store and starts its sweeper.
@@ -105,6 +107,31 @@ func (s *Store) Delete(_ context.Context, key string) error {
 	return nil
 }
 
+// Replace implements [store.Replacer].
+func (s *Store) Replace(_ context.Context, key string, record []byte, expiry time.Time) (bool, error) {
+	exp := expiry.UnixMilli()
+	now := s.nowMilli()
+	var rec []byte
+	if !expiry.IsZero() && exp > now {
+		rec = append(make([]byte, 0, len(record)), record...)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.m[key]
+	switch {
+	case !ok:
+		return false, nil
+	case e.exp <= now:
+		delete(s.m, key)
+		return false, nil
+	case rec == nil:
+		delete(s.m, key)
+	default:
+		s.m[key] = entry{rec: rec, exp: exp}
+	}
+	return true, nil
+}
+
 // Touch implements [store.Toucher].
 func (s *Store) Touch(_ context.Context, key string, expiry time.Time) error {
 	exp := expiry.UnixMilli()
@@ -145,16 +172,32 @@ func (s *Store) Range(f func(key string, record []byte) bool) {
 	}
 }
 
-// Sweep frees every expired record now.
+// Sweep frees every expired record now. It finds them under a read lock and
+// deletes them in small batches, so that a sweep of a million sessions does
+// not stall requests.
 func (s *Store) Sweep() {
+	const batch = 512
 	now := s.nowMilli()
-	s.mu.Lock()
+	var expired []string
+	s.mu.RLock()
 	for k, e := range s.m {
 		if e.exp <= now {
-			delete(s.m, k)
+			expired = append(expired, k)
 		}
 	}
-	s.mu.Unlock()
+	s.mu.RUnlock()
+	for len(expired) > 0 {
+		n := min(batch, len(expired))
+		s.mu.Lock()
+		for _, k := range expired[:n] {
+			// Re-checked: the key may have been saved again meanwhile.
+			if e, ok := s.m[k]; ok && e.exp <= now {
+				delete(s.m, k)
+			}
+		}
+		s.mu.Unlock()
+		expired = expired[n:]
+	}
 }
 
 // Close stops the sweeper and waits for it to return. The store stays usable;

@@ -223,6 +223,38 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store, opts Options) {
 		mustMiss(t, s, k)
 	})
 
+	t.Run("Replace", func(t *testing.T) {
+		s := newStore(t)
+		rp, ok := s.(store.Replacer)
+		if !ok {
+			t.Skip("store does not implement store.Replacer")
+		}
+		k := key(t, "a")
+		replaced, err := rp.Replace(ctx, k, []byte("x"), later())
+		if err != nil || replaced {
+			t.Fatalf("Replace of a missing key = %v, %v; want false, nil", replaced, err)
+		}
+		mustMiss(t, s, k)
+		mustSave(t, s, k, []byte("old"), later())
+		replaced, err = rp.Replace(ctx, k, []byte("new"), later())
+		if err != nil || !replaced {
+			t.Fatalf("Replace of a live key = %v, %v; want true, nil", replaced, err)
+		}
+		mustLoad(t, s, k, []byte("new"))
+		if err := s.Delete(ctx, k); err != nil {
+			t.Fatal(err)
+		}
+		if replaced, err := rp.Replace(ctx, k, []byte("resurrected"), later()); err != nil || replaced {
+			t.Fatalf("Replace after Delete = %v, %v; want false, nil", replaced, err)
+		}
+		mustMiss(t, s, k)
+		mustSave(t, s, k, []byte("x"), later())
+		if _, err := rp.Replace(ctx, k, []byte("y"), now().Add(-time.Second)); err != nil {
+			t.Fatalf("Replace into the past: %v", err)
+		}
+		mustMiss(t, s, k)
+	})
+
 	t.Run("CancelledContext", func(t *testing.T) {
 		s := newStore(t)
 		cctx, cancel := context.WithCancel(ctx)
