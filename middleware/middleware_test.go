@@ -165,7 +165,17 @@ func TestFailedCommitAbortsResponse(t *testing.T) {
 	}})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		m.Get(r).N = 1
 		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Encoding", "gzip")
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		w.Header().Set("Content-Security-Policy", "default-src 'self'")
+		http.SetCookie(w, &http.Cookie{Name: "csrf", Value: "x"})
 		_, writeErr = io.WriteString(w, `{"secret":"handler output"}`)
+		if err := http.NewResponseController(w).Flush(); !errors.Is(err, ErrAborted) {
+			t.Errorf("Flush after a failed commit: %v", err)
+		}
+		if _, err := io.Copy(w, strings.NewReader("more")); !errors.Is(err, ErrAborted) {
+			t.Errorf("ReadFrom after a failed commit: %v", err)
+		}
 	}))
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
@@ -177,6 +187,10 @@ func TestFailedCommitAbortsResponse(t *testing.T) {
 	}
 	if len(rec.Result().Cookies()) != 0 {
 		t.Fatal("a failed save issued a cookie")
+	}
+	h2 := rec.Result().Header
+	if h2.Get("Content-Encoding") != "" || h2.Get("Cache-Control") != "no-store" || h2.Get("Content-Security-Policy") == "" {
+		t.Fatalf("error answer headers %v: want the handler's representation headers gone, no-store, policies kept", h2)
 	}
 }
 
