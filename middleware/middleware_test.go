@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"go.uber.org/goleak"
 
 	"github.com/typedsession/session"
 	"github.com/typedsession/session/store"
@@ -235,3 +236,5 @@ func TestUnwrapReachesDeadlines(t *testing.T) {
 	}
 	res.Body.Close()
 }
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
