@@ -1,0 +1,24 @@
+package valkeystore
+
+import (
+	"context"
+	"time"
+)
+
+// LoadHit is Load that also reports whether the answer came from the
+// client-side cache.
+func (s *Store) LoadHit(ctx context.Context, key string) (record []byte, found, hit bool, err error) {
+	return s.load(ctx, key)
+}
+
+// Recent exposes the recently-written set with a clock the test moves.
+type Recent struct{ r *recent }
+
+func NewRecent(window time.Duration, clock func() time.Duration) Recent {
+	r := newRecent(window)
+	r.clock = clock
+	return Recent{r}
+}
+
+func (r Recent) Add(k string)      { r.r.add(k) }
+func (r Recent) Has(k string) bool { return r.r.has(k) }

@@ -1,0 +1,347 @@
+//go:build unix
+
+package valkeystore_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/valkey-io/valkey-go"
+
+	"github.com/typedsession/session/store/valkeystore"
+)
+
+// server is a redis-server process a test starts, breaks and restarts on
+// its own loopback port.
+type server struct {
+	t    *testing.T
+	bin  string
+	port int
+	dir  string
+	args []string
+
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	out    *bytes.Buffer
+	exited chan struct{}
+}
+
+// serverBinary finds redis-server (or valkey-server), skipping the test when
+// there is none, failing it under CI=true.
+func serverBinary(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"redis-server", "valkey-server"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if inCI() {
+		t.Fatal("redis-server not found: under CI=true a missing server is a failure (apt-get install redis-server, or run `make test`)")
+	}
+	t.Skip("redis-server not installed: apt-get install redis-server, or run `make test`")
+	return ""
+}
+
+// startServer starts a server with no persistence on a free loopback port and
+// stops it when the test ends.
+func startServer(t *testing.T, args ...string) *server {
+	t.Helper()
+	s := &server{t: t, bin: serverBinary(t), dir: t.TempDir(), args: args}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.port = l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	s.start()
+	t.Cleanup(s.stop)
+	return s
+}
+
+func (s *server) addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port)) }
+
+// start (re)starts the server on its port and waits until it answers.
+func (s *server) start() {
+	s.t.Helper()
+	args := append([]string{
+		"--bind", "127.0.0.1", "--port", strconv.Itoa(s.port),
+		"--save", "", "--appendonly", "no", "--daemonize", "no", "--dir", s.dir,
+	}, s.args...)
+	cmd := exec.Command(s.bin, args...)
+	out := new(bytes.Buffer)
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		s.t.Fatalf("starting %s: %v", s.bin, err)
+	}
+	exited := make(chan struct{})
+	go func() {
+		cmd.Wait()
+		close(exited)
+	}()
+	s.mu.Lock()
+	s.cmd, s.out, s.exited = cmd, out, exited
+	s.mu.Unlock()
+
+	deadline := time.Now().Add(10 * time.Second)
+	for !ping(s.addr()) {
+		select {
+		case <-exited:
+			s.t.Fatalf("%s exited at start:\n%s", s.bin, out)
+		default:
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("%s on %s did not answer within 10s:\n%s", s.bin, s.addr(), out)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// kill kills the process by its pid and waits for it to be gone.
+func (s *server) kill() {
+	s.t.Helper()
+	s.mu.Lock()
+	cmd, exited := s.cmd, s.exited
+	s.mu.Unlock()
+	if err := cmd.Process.Kill(); err != nil {
+		s.t.Fatalf("kill %d: %v", cmd.Process.Pid, err)
+	}
+	<-exited
+}
+
+func (s *server) signal(sig syscall.Signal) {
+	s.t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.cmd.Process.Signal(sig); err != nil {
+		s.t.Fatalf("signal %v to %d: %v", sig, s.cmd.Process.Pid, err)
+	}
+}
+
+// stop ends the process if it is still running, even a stopped one.
+func (s *server) stop() {
+	s.mu.Lock()
+	cmd, exited := s.cmd, s.exited
+	s.mu.Unlock()
+	select {
+	case <-exited:
+		return
+	default:
+	}
+	cmd.Process.Signal(syscall.SIGCONT)
+	cmd.Process.Kill()
+	<-exited
+}
+
+// ping reports whether something answering PING listens on addr.
+func ping(addr string) bool {
+	c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
+	if err != nil {
+		return false
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(500 * time.Millisecond))
+	if _, err := c.Write([]byte("PING\r\n")); err != nil {
+		return false
+	}
+	line, err := bufio.NewReader(c).ReadString('\n')
+	return err == nil && strings.HasPrefix(line, "+PONG")
+}
+
+// slack is how late past its deadline a failing call may return: scheduling
+// noise on a loaded machine, not valkey-go's second-long wait to give up a
+// silent connection, which the store does not make callers sit through.
+const slack = 500 * time.Millisecond
+
+// Names that must never show up in an error message.
+const (
+	faultKey    = "k-3f9c0a"
+	faultRecord = "record-7d1e"
+)
+
+func checkErrorText(t *testing.T, op string, err error) {
+	t.Helper()
+	if msg := err.Error(); strings.Contains(msg, faultKey) || strings.Contains(msg, faultRecord) {
+		t.Errorf("%s error %q contains the key or the record", op, msg)
+	}
+}
+
+// TestServerDownAndBack kills the server: every operation then fails within
+// its context's bound without panicking. A new server on the same port is
+// then used by the same client, with nothing rebuilt, and the client-side
+// cache does not serve records the old server held.
+func TestServerDownAndBack(t *testing.T) {
+	srv := startServer(t)
+	client := newClient(t, []string{srv.addr()})
+	plain := valkeystore.New(client, valkeystore.Options{})
+	cached := valkeystore.New(client, valkeystore.Options{CacheTTL: time.Minute})
+	ctx := context.Background()
+
+	if err := plain.Save(ctx, faultKey, []byte(faultRecord), later()); err != nil {
+		t.Fatal(err)
+	}
+	cached.LoadHit(ctx, faultKey)
+	if rec, _, hit, err := cached.LoadHit(ctx, faultKey); err != nil || string(rec) != faultRecord || !hit {
+		t.Fatalf("cached Load = %q, hit %v, %v; want a cache hit", rec, hit, err)
+	}
+
+	srv.kill()
+
+	const bound = 500 * time.Millisecond
+	ops := []struct {
+		name string
+		do   func(context.Context) error
+	}{
+		{"Load", func(ctx context.Context) error { _, _, err := plain.Load(ctx, faultKey); return err }},
+		{"Save", func(ctx context.Context) error { return plain.Save(ctx, faultKey, []byte(faultRecord), later()) }},
+		{"Touch", func(ctx context.Context) error { return plain.Touch(ctx, faultKey, later()) }},
+		{"Delete", func(ctx context.Context) error { return plain.Delete(ctx, faultKey) }},
+	}
+	for _, op := range ops {
+		cctx, cancel := context.WithTimeout(ctx, bound)
+		start := time.Now()
+		err := op.do(cctx)
+		took := time.Since(start)
+		cancel()
+		if err == nil {
+			t.Errorf("%s with the server down: no error", op.name)
+			continue
+		}
+		t.Logf("%s with the server down: %v (after %v)", op.name, err, took.Round(time.Millisecond))
+		if took > bound+slack {
+			t.Errorf("%s with the server down took %v; want an error within about %v", op.name, took, bound)
+		}
+		checkErrorText(t, op.name, err)
+	}
+
+	srv.start()
+	poll(t, 5*time.Second, "the client never reconnected", func() bool {
+		cctx, cancel := context.WithTimeout(ctx, bound)
+		defer cancel()
+		_, _, err := plain.Load(cctx, faultKey)
+		return err == nil
+	})
+	// The new server is empty: a stale cached copy must not survive the
+	// lost connection.
+	if rec, found, err := cached.Load(ctx, faultKey); err != nil || found {
+		t.Fatalf("cached Load after the restart = %q, %v, %v; want not found (the server is new)", rec, found, err)
+	}
+	if err := plain.Save(ctx, faultKey, []byte("again"), later()); err != nil {
+		t.Fatalf("Save after the restart: %v", err)
+	}
+	if rec, found, err := plain.Load(ctx, faultKey); err != nil || !found || string(rec) != "again" {
+		t.Fatalf("Load after the restart = %q, %v, %v", rec, found, err)
+	}
+}
+
+// TestServerHangs stops the server process (SIGSTOP), so it accepts bytes and
+// answers nothing: calls fail with context.DeadlineExceeded within
+// Options.Timeout, or the caller's earlier deadline. After SIGCONT the same
+// client works again.
+func TestServerHangs(t *testing.T) {
+	srv := startServer(t)
+	client := newClient(t, []string{srv.addr()})
+	const timeout = 200 * time.Millisecond
+	s := valkeystore.New(client, valkeystore.Options{Timeout: timeout})
+	ctx := context.Background()
+	if err := s.Save(ctx, faultKey, []byte(faultRecord), later()); err != nil {
+		t.Fatal(err)
+	}
+
+	srv.signal(syscall.SIGSTOP)
+	check := func(name string, ctx context.Context, want time.Duration, do func(context.Context) error) {
+		t.Helper()
+		start := time.Now()
+		err := do(ctx)
+		took := time.Since(start)
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("%s on a hung server: %v; want context.DeadlineExceeded", name, err)
+		} else {
+			checkErrorText(t, name, err)
+		}
+		if took > want+slack {
+			t.Errorf("%s on a hung server took %v; want about %v", name, took, want)
+		}
+	}
+	load := func(ctx context.Context) error { _, _, err := s.Load(ctx, faultKey); return err }
+	check("Load", ctx, timeout, load)
+	check("Save", ctx, timeout, func(ctx context.Context) error {
+		return s.Save(ctx, faultKey, []byte(faultRecord), later())
+	})
+	check("Touch", ctx, timeout, func(ctx context.Context) error { return s.Touch(ctx, faultKey, later()) })
+	check("Delete", ctx, timeout, func(ctx context.Context) error { return s.Delete(ctx, faultKey) })
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	check("Load with a shorter caller deadline", short, 50*time.Millisecond, load)
+
+	srv.signal(syscall.SIGCONT)
+	poll(t, 5*time.Second, "the client never recovered from the hung server", func() bool {
+		return load(ctx) == nil
+	})
+}
+
+// TestOutOfMemory fills a server with a memory limit and no eviction until it
+// rejects writes: Save then reports the server's OOM error, and what was
+// stored before is intact.
+func TestOutOfMemory(t *testing.T) {
+	srv := startServer(t, "--maxmemory-policy", "noeviction")
+	client := newClient(t, []string{srv.addr()})
+	s := valkeystore.New(client, valkeystore.Options{})
+	ctx := context.Background()
+
+	// The limit is set from what the idle server already uses, so that the
+	// test does not depend on the server version's baseline.
+	info, err := client.Do(ctx, client.B().Info().Section("memory").Build()).ToString()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var used int64
+	for line := range strings.Lines(info) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "used_memory:"); ok {
+			used, _ = strconv.ParseInt(v, 10, 64)
+		}
+	}
+	if used == 0 {
+		t.Fatalf("no used_memory in INFO memory:\n%s", info)
+	}
+	limit := strconv.FormatInt(used+512<<10, 10)
+	if err := client.Do(ctx, client.B().ConfigSet().ParameterValue().ParameterValue("maxmemory", limit).Build()).Error(); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := s.Save(ctx, "keep", []byte("precious"), later()); err != nil {
+		t.Fatal(err)
+	}
+	big := bytes.Repeat([]byte{'x'}, 64<<10)
+	var saveErr error
+	for i := 0; i < 100 && saveErr == nil; i++ {
+		saveErr = s.Save(ctx, "fill-"+strconv.Itoa(i), big, later())
+	}
+	if saveErr == nil {
+		t.Fatalf("6.4 MB of writes under a limit of %s bytes were all accepted", limit)
+	}
+	t.Logf("Save on a full server: %v", saveErr)
+	var verr *valkey.ValkeyError
+	if !errors.As(saveErr, &verr) || !strings.Contains(saveErr.Error(), "OOM") {
+		t.Errorf("Save on a full server: %v; want the server's OOM error", saveErr)
+	}
+	if !strings.HasPrefix(saveErr.Error(), "valkeystore: save:") {
+		t.Errorf("Save error %q does not say where it comes from", saveErr)
+	}
+	if rec, found, err := s.Load(ctx, "keep"); err != nil || !found || string(rec) != "precious" {
+		t.Fatalf("Load of the earlier record on a full server = %q, %v, %v; want it intact", rec, found, err)
+	}
+	// Deleting still works, and frees room.
+	if err := s.Delete(ctx, "fill-0"); err != nil {
+		t.Fatalf("Delete on a full server: %v", err)
+	}
+}
