@@ -38,8 +38,8 @@ type Options struct {
 	Timeout time.Duration
 }
 
-// Store is a [store.Store] and [store.Toucher] over a Valkey client. It is
-// safe for concurrent use.
+// Store is a [store.Store], [store.Replacer] and [store.Toucher] over a
+// Valkey client. It is safe for concurrent use.
 type Store struct {
 	client   valkey.Client
 	prefix   string
@@ -49,8 +49,9 @@ type Store struct {
 }
 
 var (
-	_ store.Store   = (*Store)(nil)
-	_ store.Toucher = (*Store)(nil)
+	_ store.Store    = (*Store)(nil)
+	_ store.Replacer = (*Store)(nil)
+	_ store.Toucher  = (*Store)(nil)
 )
 
 // New returns a Store that keeps records through client. The caller keeps
@@ -130,12 +131,12 @@ func (s *Store) Save(ctx context.Context, key string, record []byte, expiry time
 	return nil
 }
 
-// Replace saves record under key until expiry only if a record is there, with
-// SET key record XX PXAT expiry, and reports whether one was. The check and
-// the write are one command, so a session that another request deleted
-// meanwhile stays deleted. An expiry at or before the present, or the zero
-// time, deletes the key instead (replaced then reports whether a record was
-// there).
+// Replace implements [store.Replacer]: it saves record under key until expiry
+// only if a record is there, with SET key record XX PXAT expiry, and reports
+// whether one was. The check and the write are one command, so a session
+// that another request deleted meanwhile stays deleted. An expiry at or
+// before the present, or the zero time, deletes the key instead (replaced
+// then reports whether a record was there).
 func (s *Store) Replace(ctx context.Context, key string, record []byte, expiry time.Time) (replaced bool, err error) {
 	k := s.prefix + key
 	ms := expiry.UnixMilli()
