@@ -2,6 +2,8 @@ package codec
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
 	"sync"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -53,12 +55,125 @@ func (msgpackCodec) Append(dst []byte, v any) ([]byte, error) {
 	return dst, err
 }
 
-func (msgpackCodec) Unmarshal(data []byte, v any) error {
+// Unmarshal checks that data is well-formed before decoding it: the
+// msgpack package allocates what a length prefix declares before reading the
+// elements, so five bytes declaring a 2^32-element array would otherwise cost
+// gigabytes (or crash the process) when decoded into a slice or []byte.
+//
+// It also turns a panic of the decoder into an error: msgpack/v5.4.1 panics
+// on a nil where the type is a struct, array or other non-nilable type whose
+// pointer implements a decoding interface (time.Time among them), which is
+// what a record holds after a field changes from *time.Time to time.Time.
+func (msgpackCodec) Unmarshal(data []byte, v any) (err error) {
+	if !wellFormed(data) {
+		return errMalformed
+	}
 	d := decoders.Get().(*msgpackDecoder)
+	defer func() {
+		if r := recover(); r != nil {
+			// d is left in an unknown state: let it go rather than pool it.
+			err = fmt.Errorf("codec: msgpack: cannot decode into %T: %v", v, r)
+			return
+		}
+		d.r.Reset(nil)
+		decoders.Put(d)
+	}()
 	d.r.Reset(data)
 	d.dec.Reset(&d.r)
-	err := d.dec.Decode(v)
-	d.r.Reset(nil)
-	decoders.Put(d)
-	return err
+	return d.dec.Decode(v)
+}
+
+var errMalformed = errors.New("codec: malformed msgpack")
+
+// maxDepth bounds how deeply arrays and maps may nest, as encoding/json does,
+// so that decoding cannot exhaust the stack.
+const maxDepth = 10000
+
+// wellFormed reports whether b is a sequence of complete MessagePack values
+// in which every declared length fits in the bytes that follow it and nesting
+// stays within maxDepth. Since each element takes at least one byte, what a
+// decoder allocates for b is then in proportion to len(b). It allocates
+// nothing unless nesting is deeper than 16.
+func wellFormed(b []byte) bool {
+	var open [16]int
+	stack := open[:0] // rem of each enclosing container
+	rem := -1         // values left in the innermost container; -1 at top level
+	for {
+		for rem == 0 { // the innermost container is complete
+			rem, stack = stack[len(stack)-1], stack[:len(stack)-1]
+		}
+		if len(b) == 0 {
+			return rem < 0
+		}
+		c := b[0]
+		b = b[1:]
+		if rem > 0 {
+			rem--
+		}
+		var skip, elems uint64 // bytes of content; elements of a container
+		ok := true             // a length prefix was complete
+		switch {
+		case c <= 0x7f || c >= 0xe0: // fixint
+			continue
+		case c >= 0xa0 && c <= 0xbf: // fixstr
+			skip = uint64(c & 0x1f)
+		case c <= 0x8f: // fixmap
+			elems = 2 * uint64(c&0x0f)
+		case c <= 0x9f: // fixarray
+			elems = uint64(c & 0x0f)
+		case c == 0xc0 || c == 0xc2 || c == 0xc3: // nil, false, true
+			continue
+		case c == 0xc4 || c == 0xd9: // bin8, str8
+			skip, b, ok = length(b, 1)
+		case c == 0xc5 || c == 0xda: // bin16, str16
+			skip, b, ok = length(b, 2)
+		case c == 0xc6 || c == 0xdb: // bin32, str32
+			skip, b, ok = length(b, 4)
+		case c >= 0xc7 && c <= 0xc9: // ext8, ext16, ext32: length, type, data
+			if skip, b, ok = length(b, 1<<(c-0xc7)); ok {
+				skip++
+			}
+		case c == 0xca || c == 0xce || c == 0xd2: // float32, uint32, int32
+			skip = 4
+		case c == 0xcb || c == 0xcf || c == 0xd3: // float64, uint64, int64
+			skip = 8
+		case c == 0xcc || c == 0xd0: // uint8, int8
+			skip = 1
+		case c == 0xcd || c == 0xd1: // uint16, int16
+			skip = 2
+		case c >= 0xd4 && c <= 0xd8: // fixext1 to fixext16: type, data
+			skip = 1 + 1<<(c-0xd4)
+		case c == 0xdc || c == 0xdd: // array16, array32
+			elems, b, ok = length(b, 2<<(c-0xdc))
+		case c == 0xde || c == 0xdf: // map16, map32
+			if elems, b, ok = length(b, 2<<(c-0xde)); ok {
+				elems *= 2
+			}
+		default: // 0xc1, never used
+			return false
+		}
+		if !ok || skip > uint64(len(b)) || elems > uint64(len(b)) {
+			return false
+		}
+		b = b[skip:]
+		if elems > 0 {
+			if len(stack) == maxDepth {
+				return false
+			}
+			stack = append(stack, rem)
+			rem = int(elems)
+		}
+	}
+}
+
+// length reads an n-byte big-endian length from the front of b.
+func length(b []byte, n int) (uint64, []byte, bool) {
+	if len(b) < n {
+		return 0, b, false
+	}
+	var l uint64
+	for _, x := range b[:n] {
+		l = l<<8 | uint64(x)
+	}
+	return l, b[n:], true
 }
