@@ -24,6 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unsafe"
 
 	"golang.org/x/crypto/chacha20poly1305"
 )
@@ -126,8 +127,8 @@ func keyID(k []byte) uint32 {
 }
 
 // Seal appends to dst the sealed form of plaintext under the ring's first key,
-// bound to ad, and returns the extended slice. dst and plaintext must not
-// overlap.
+// bound to ad, and returns the extended slice. Neither plaintext nor ad may
+// overlap the bytes Seal appends to dst.
 func (r *Ring) Seal(dst, plaintext, ad []byte) []byte {
 	k := r.keys[0]
 	n := len(dst)
@@ -143,9 +144,10 @@ func (r *Ring) Seal(dst, plaintext, ad []byte) []byte {
 
 // Open returns the plaintext of record, which must have been sealed with ad
 // by a key of the ring. It decrypts in place: the returned slice shares
-// record's memory, and record's contents are changed. rotate reports a record
-// sealed with a key other than the first, which the caller should re-seal.
-// Any failure is ErrOpen.
+// record's memory, and record's contents are changed (an ad that shares
+// record's memory is copied first). rotate reports a record sealed with a key
+// other than the first, which the caller should re-seal. Any failure is
+// ErrOpen.
 func (r *Ring) Open(record, ad []byte) (plaintext []byte, rotate bool, err error) {
 	if len(record) < Overhead || record[0] != version {
 		return nil, false, ErrOpen
@@ -156,6 +158,11 @@ func (r *Ring) Open(record, ad []byte) (plaintext []byte, rotate bool, err error
 			continue
 		}
 		ct := record[dataStart:]
+		if overlap(ad, ct) {
+			// Decrypting in place would overwrite ad before it is
+			// authenticated (and the AEAD panics rather than allow it).
+			ad = append([]byte(nil), ad...)
+		}
 		p, err := k.aead.Open(ct[:0], record[nonceStart:dataStart], ct, ad)
 		if err != nil {
 			return nil, false, ErrOpen
@@ -163,6 +170,15 @@ func (r *Ring) Open(record, ad []byte) (plaintext []byte, rotate bool, err error
 		return p, i != 0, nil
 	}
 	return nil, false, ErrOpen
+}
+
+// overlap reports whether a and b share any memory.
+func overlap(a, b []byte) bool {
+	if len(a) == 0 || len(b) == 0 {
+		return false
+	}
+	pa, pb := uintptr(unsafe.Pointer(&a[0])), uintptr(unsafe.Pointer(&b[0]))
+	return pa < pb+uintptr(len(b)) && pb < pa+uintptr(len(a))
 }
 
 // grow extends b by n bytes, reallocating at most once.
