@@ -3,7 +3,7 @@
 # starts on ports of its own and stops again, whatever the outcome.
 
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
-FUZZTIME    ?= 4s
+FUZZTIME    ?= 10000x
 GO          ?= go
 
 .PHONY: test check fmt vet staticcheck unit fuzz bench
