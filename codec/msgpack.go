@@ -25,6 +25,9 @@ var encoders = sync.Pool{New: func() any {
 	e := new(msgpackEncoder)
 	e.enc = msgpack.NewEncoder(&e.buf)
 	e.enc.UseCompactInts(true)
+	// Equal maps then encode alike (for the common key and value types), so
+	// a read-only request rarely needs the manager's slower equality check.
+	e.enc.SetSortMapKeys(true)
 	return e
 }}
 
