@@ -35,6 +35,8 @@ import (
 	"github.com/typedsession/session/store"
 	"github.com/typedsession/session/store/cookiestore"
 	"github.com/typedsession/session/store/memstore"
+	"github.com/typedsession/session/store/valkeystore"
+	"github.com/valkey-io/valkey-go"
 )
 
 // Sess is the demo's session payload.
@@ -161,7 +163,13 @@ func openStore(cfg config) (store.Store, func(), error) {
 	case "cookie":
 		return cookiestore.New(cookiestore.Options{}), func() {}, nil
 	case "valkey":
-		return nil, nil, fmt.Errorf("-store %s is not available in this build yet", cfg.store)
+		c, err := valkey.NewClient(valkey.ClientOption{InitAddress: []string{cfg.valkey}})
+		if err != nil {
+			return nil, nil, fmt.Errorf("-valkey %s: %w", cfg.valkey, err)
+		}
+		// A request's context has no deadline of its own: bound each command
+		// so a server that is down answers with an error, not a hang.
+		return valkeystore.New(c, valkeystore.Options{Timeout: time.Second}), c.Close, nil
 	}
 	return nil, nil, fmt.Errorf("-store %q: want memory, cookie or valkey", cfg.store)
 }

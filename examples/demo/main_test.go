@@ -79,7 +79,15 @@ func TestDemoContract(t *testing.T) {
 		{codec: "msgpack"},
 		{codec: "json", idle: time.Minute},
 		{codec: "msgpack", store: "cookie"},
+		{codec: "json", store: "valkey", valkey: os.Getenv("VALKEY_ADDR")},
 	} {
+		if cfg.store == "valkey" && cfg.valkey == "" {
+			if os.Getenv("CI") == "true" {
+				t.Fatal("VALKEY_ADDR is not set: under CI=true a missing server is a failure")
+			}
+			t.Log("skipping -store valkey: set VALKEY_ADDR or run `make test`")
+			continue
+		}
 		t.Run(cfg.codec+"/"+cfg.store, func(t *testing.T) {
 			base := startDemo(t, cfg)
 			jar, _ := cookiejar.New(nil)
