@@ -1,0 +1,76 @@
+package memstore_test
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/typedsession/session/store/memstore"
+)
+
+// fill saves n records of the demo's size (about 200 bytes).
+func fill(b *testing.B, n int) (*memstore.Store, []string) {
+	b.Helper()
+	s := memstore.New(memstore.Options{SweepInterval: -1})
+	ctx := context.Background()
+	rec := make([]byte, 200)
+	exp := time.Now().Add(time.Hour)
+	keys := make([]string, n)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("%043d", i)
+		s.Save(ctx, keys[i], rec, exp)
+	}
+	return s, keys
+}
+
+func BenchmarkLoad(b *testing.B) {
+	s, keys := fill(b, 10_000)
+	ctx := context.Background()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		s.Load(ctx, keys[i%len(keys)])
+		i++
+	}
+}
+
+func BenchmarkSave(b *testing.B) {
+	s, keys := fill(b, 10_000)
+	ctx := context.Background()
+	rec := make([]byte, 200)
+	exp := time.Now().Add(time.Hour)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		s.Save(ctx, keys[i%len(keys)], rec, exp)
+		i++
+	}
+}
+
+// BenchmarkGCMillion reports how long a full garbage collection takes with a
+// million sessions held.
+func BenchmarkGCMillion(b *testing.B) {
+	if testing.Short() {
+		b.Skip("fills a million records")
+	}
+	s, _ := fill(b, 1_000_000)
+	b.ReportAllocs()
+	for b.Loop() {
+		runtime.GC()
+	}
+	runtime.KeepAlive(s)
+}
+
+// BenchmarkSweepMillion sweeps a million live records (none expired): the
+// read-locked scan a sweeper does every minute.
+func BenchmarkSweepMillion(b *testing.B) {
+	if testing.Short() {
+		b.Skip("fills a million records")
+	}
+	s, _ := fill(b, 1_000_000)
+	for b.Loop() {
+		s.Sweep()
+	}
+}
