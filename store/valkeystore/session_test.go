@@ -383,4 +383,3 @@ func TestSessionSchemaChange(t *testing.T) {
 		t.Fatalf("the undecodable record was not dropped: %v", keys)
 	}
 }
-
