@@ -29,5 +29,7 @@ unit:
 fuzz:
 	FUZZTIME=$(FUZZTIME) scripts/fuzz.sh
 
+# Benchmarks of every package, the Valkey ones against throwaway servers;
+# compare two runs with benchstat (golang.org/x/perf/cmd/benchstat).
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -count 6 ./... | tee bench.txt
+	scripts/servers.sh run $(GO) test -run '^$$' -bench . -benchmem -count 6 ./... | tee bench.txt

@@ -3,8 +3,12 @@ package session_test
 import (
 	"context"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/valkey-io/valkey-go"
 
 	"github.com/typedsession/session"
 	"github.com/typedsession/session/cipher"
@@ -13,6 +17,7 @@ import (
 	"github.com/typedsession/session/store"
 	"github.com/typedsession/session/store/cookiestore"
 	"github.com/typedsession/session/store/memstore"
+	"github.com/typedsession/session/store/valkeystore"
 )
 
 // benchSess is the payload the figures are measured on.
@@ -48,15 +53,15 @@ var benchKey = []byte("0123456789abcdef0123456789abcdef")
 
 type benchSetup struct {
 	name   string
-	store  func() store.Store
+	store  func(b *testing.B) store.Store
 	codec  codec.Codec
 	cipher bool
 }
 
 func benchSetups() []benchSetup {
-	mem := func() store.Store { return memstore.New(memstore.Options{SweepInterval: -1}) }
-	cookie := func() store.Store { return cookiestore.New(cookiestore.Options{}) }
-	return []benchSetup{
+	mem := func(*testing.B) store.Store { return memstore.New(memstore.Options{SweepInterval: -1}) }
+	cookie := func(*testing.B) store.Store { return cookiestore.New(cookiestore.Options{}) }
+	setups := []benchSetup{
 		{"mem/msgpack", mem, codec.MsgPack, false},
 		{"mem/msgpack/cipher", mem, codec.MsgPack, true},
 		{"mem/json", mem, codec.JSON, false},
@@ -64,6 +69,25 @@ func benchSetups() []benchSetup {
 		{"cookie/msgpack", cookie, codec.MsgPack, true},
 		{"cookie/json", cookie, codec.JSON, true},
 	}
+	// Against a real server when there is one (make bench-valkey, or
+	// scripts/servers.sh run go test -bench ...).
+	if addr := os.Getenv("VALKEY_ADDR"); addr != "" {
+		vk := func(cache time.Duration) func(b *testing.B) store.Store {
+			return func(b *testing.B) store.Store {
+				c, err := valkey.NewClient(valkey.ClientOption{InitAddress: []string{addr}})
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.Cleanup(c.Close)
+				return valkeystore.New(c, valkeystore.Options{Prefix: "bench:", CacheTTL: cache})
+			}
+		}
+		setups = append(setups,
+			benchSetup{"valkey/msgpack/cipher", vk(0), codec.MsgPack, true},
+			benchSetup{"valkey/msgpack/cipher/cached", vk(time.Minute), codec.MsgPack, true},
+		)
+	}
+	return setups
 }
 
 func (s benchSetup) manager(b *testing.B) *session.Manager[benchSess] {
@@ -76,7 +100,7 @@ func (s benchSetup) manager(b *testing.B) *session.Manager[benchSess] {
 		}
 		opts.Cipher = r
 	}
-	m, err := session.New[benchSess](s.store(), opts)
+	m, err := session.New[benchSess](s.store(b), opts)
 	if err != nil {
 		b.Fatal(err)
 	}
