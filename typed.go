@@ -149,7 +149,7 @@ func (m *Manager[T]) Load(r *http.Request) (*T, error) { return m.Txn(r).Get() }
 // of privilege, so a token planted before the change is worthless after it.
 // If the session cannot be loaded it returns the error and, as with Get, the
 // middleware's error handler answers the request; only [Manager.Load] hands
-// that answer to the handler. The same holds for Destroy, RememberMe and Info.
+// that answer to the handler. The same holds for RememberMe and Info.
 func (m *Manager[T]) Regenerate(r *http.Request) error { return m.Txn(r).Regenerate() }
 
 // Destroy ends the request's session: its record is deleted and the client's
@@ -181,16 +181,22 @@ func (t *Txn[T]) get(seen bool) (*T, error) {
 	return t.val, t.err
 }
 
-// Regenerate: see [Manager.Regenerate].
-func (t *Txn[T]) Regenerate() error {
-	t.mu.Lock()
-	defer t.mu.Unlock()
+// prepare readies t, locked by the caller, for a change: the session is
+// loaded and not yet committed.
+func (t *Txn[T]) prepare() error {
 	if t.committed {
 		return ErrCommitted
 	}
 	t.load()
-	if t.err != nil {
-		return t.err
+	return t.err
+}
+
+// Regenerate: see [Manager.Regenerate].
+func (t *Txn[T]) Regenerate() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if err := t.prepare(); err != nil {
+		return err
 	}
 	t.regen = true
 	return nil
@@ -217,12 +223,8 @@ func (t *Txn[T]) Destroy() error {
 func (t *Txn[T]) RememberMe(remember bool) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.committed {
-		return ErrCommitted
-	}
-	t.load()
-	if t.err != nil {
-		return t.err
+	if err := t.prepare(); err != nil {
+		return err
 	}
 	f := flagForget
 	if remember {
