@@ -51,7 +51,9 @@
 //     well under a millisecond later; if the connection is lost, cached
 //     entries are dropped with it. Writes made through this Store are always
 //     visible to its own next Load: for CacheTTL after writing a key, this
-//     Store reads that key with a plain GET.
+//     Store uses a cached answer for it only if it is the value written, and
+//     reads the key with a plain GET otherwise (until the invalidation of the
+//     old copy has arrived, usually within a millisecond).
 //   - It needs RESP3 (Redis 6 or later, any Valkey). On a client that speaks
 //     RESP2 (ClientOption.AlwaysRESP2) or has caching disabled
 //     (ClientOption.DisableCache), valkey-go falls back to plain reads.

@@ -20,5 +20,8 @@ func NewRecent(window time.Duration, clock func() time.Duration) Recent {
 	return Recent{r}
 }
 
-func (r Recent) Add(k string)      { r.r.add(k) }
-func (r Recent) Has(k string) bool { return r.r.has(k) }
+func (r Recent) Add(k string) { r.r.add(k, markUnknown) }
+func (r Recent) Has(k string) bool {
+	_, ok := r.r.get(k)
+	return ok
+}

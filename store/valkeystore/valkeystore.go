@@ -89,10 +89,16 @@ func (s *Store) load(ctx context.Context, key string) (record []byte, found, hit
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	var res valkey.ValkeyResult
-	if s.recent != nil && !s.recent.has(k) {
-		res = s.doCache(ctx, s.client.B().Get().Key(k).Cache())
-	} else {
+	if s.recent == nil {
 		res = s.do(ctx, s.client.B().Get().Key(k).Build())
+	} else {
+		res = s.doCache(ctx, s.client.B().Get().Key(k).Cache())
+		// After its own write, this Store trusts an answer from the local
+		// cache only if it is what was written; otherwise the invalidation
+		// may be in flight. An answer fetched from the server is current.
+		if m, ok := s.recent.get(k); ok && res.IsCacheHit() && !holds(res, m) {
+			res = s.do(ctx, s.client.B().Get().Key(k).Build())
+		}
 	}
 	b, err := res.AsBytes()
 	if err != nil {
@@ -124,7 +130,7 @@ func (s *Store) Save(ctx context.Context, key string, record []byte, expiry time
 	// after Do returns on a cancelled context, and the caller owns record.
 	cmd := s.client.B().Set().Key(k).Value(string(record)).PxatMillisecondsTimestamp(ms).Build()
 	err := s.do(ctx, cmd).Error()
-	s.wrote(k)
+	s.wrote(k, markOf(err, record))
 	if err != nil {
 		return fmt.Errorf("valkeystore: save: %w", err)
 	}
@@ -144,7 +150,7 @@ func (s *Store) Replace(ctx context.Context, key string, record []byte, expiry t
 		ctx, cancel := s.bound(ctx)
 		defer cancel()
 		n, err := s.do(ctx, s.client.B().Unlink().Key(k).Build()).AsInt64()
-		s.wrote(k)
+		s.wrote(k, markOf(err, nil))
 		if err != nil {
 			return false, fmt.Errorf("valkeystore: replace (delete on past expiry): %w", err)
 		}
@@ -154,7 +160,7 @@ func (s *Store) Replace(ctx context.Context, key string, record []byte, expiry t
 	defer cancel()
 	cmd := s.client.B().Set().Key(k).Value(string(record)).Xx().PxatMillisecondsTimestamp(ms).Build()
 	err = s.do(ctx, cmd).Error()
-	s.wrote(k)
+	s.wrote(k, markOf(err, record))
 	switch {
 	case err == nil:
 		return true, nil
@@ -192,7 +198,7 @@ func (s *Store) Touch(ctx context.Context, key string, expiry time.Time) error {
 	// as it cannot outlive the new expiry. A cached copy lives at most
 	// CacheTTL, so only an expiry closer than that needs the key marked.
 	if time.Until(expiry) < s.cacheTTL {
-		s.wrote(k)
+		s.wrote(k, markUnknown)
 	}
 	if err != nil {
 		return fmt.Errorf("valkeystore: touch: %w", err)
@@ -204,17 +210,41 @@ func (s *Store) unlink(ctx context.Context, k string) error {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	err := s.do(ctx, s.client.B().Unlink().Key(k).Build()).Error()
-	s.wrote(k)
+	s.wrote(k, markOf(err, nil))
 	return err
 }
 
-// wrote notes that this Store changed k (or may have: it is called on failure
-// too, since a failed write may still land), so that its own next loads do
-// not see a cached copy from before the write.
-func (s *Store) wrote(k string) {
+// wrote notes that this Store changed k, with the mark of what it wrote
+// (markUnknown when a write failed, since it may still land), so that its own
+// next loads do not see a cached copy from before the write.
+func (s *Store) wrote(k string, m uint64) {
 	if s.recent != nil {
-		s.recent.add(k)
+		s.recent.add(k, m)
 	}
+}
+
+// markOf is the mark of a write of record (nil: a deletion) that ended with
+// err. A Replace that found no record (a nil reply) wrote nothing, so its
+// outcome is left unknown too.
+func markOf(err error, record []byte) uint64 {
+	if err != nil {
+		return markUnknown
+	}
+	return mark(record)
+}
+
+// holds reports whether res is the value a write marked m left.
+func holds(res valkey.ValkeyResult, m uint64) bool {
+	b, err := res.AsBytes()
+	switch {
+	case m == markUnknown:
+		return false
+	case valkey.IsValkeyNil(err):
+		return m == markDeleted
+	case err != nil:
+		return false
+	}
+	return m != markDeleted && mark(b) == m
 }
 
 // do runs cmd. When ctx has a deadline, the call returns by it (see within).

@@ -402,3 +402,31 @@ func TestLoadReturnsPrivateCopy(t *testing.T) {
 		copy(rec, "mutated!")
 	}
 }
+
+// TestCacheServesOwnWriteSoon: after this Store writes a session, its next
+// reads come from the client-side cache again as soon as the cache holds the
+// written value, not only once CacheTTL has passed since the write.
+func TestCacheServesOwnWriteSoon(t *testing.T) {
+	client := newClient(t, serverAddrs(t, envAddr))
+	s := valkeystore.New(client, valkeystore.Options{Prefix: uniquePrefix(t, client), CacheTTL: time.Minute})
+	ctx := context.Background()
+	for i := range 3 {
+		want := fmt.Appendf(nil, "version %d", i)
+		if err := s.Save(ctx, "k", want, later()); err != nil {
+			t.Fatal(err)
+		}
+		poll(t, 2*time.Second, "reads after an own write never came from the cache", func() bool {
+			rec, found, hit, err := s.LoadHit(ctx, "k")
+			if err != nil || !found || !bytes.Equal(rec, want) {
+				t.Fatalf("LoadHit = %q, %v, %v; want %q", rec, found, err, want)
+			}
+			return hit
+		})
+	}
+	if err := s.Delete(ctx, "k"); err != nil {
+		t.Fatal(err)
+	}
+	if _, found, _, err := s.LoadHit(ctx, "k"); err != nil || found {
+		t.Fatalf("after Delete: found=%v, err=%v", found, err)
+	}
+}
