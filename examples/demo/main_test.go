@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"io"
@@ -9,7 +10,10 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -154,5 +158,61 @@ func TestDemoBadFlags(t *testing.T) {
 		if err := run(context.Background(), cfg, logger, nil); err == nil {
 			t.Errorf("run(%+v) succeeded", cfg)
 		}
+	}
+}
+
+// TestDemoBinarySIGTERM builds the demo and checks that it serves and then
+// exits cleanly on SIGTERM, as the contract says.
+func TestDemoBinarySIGTERM(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the demo")
+	}
+	bin := filepath.Join(t.TempDir(), "demo")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin, "-addr", "127.0.0.1:0", "-insecure")
+	cmd.Env = append(os.Environ(), "SESSION_KEYS="+strings.Repeat("5a", 32))
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	lines := bufio.NewScanner(stderr)
+	var base string
+	for base == "" && lines.Scan() {
+		if _, addr, ok := strings.Cut(lines.Text(), "addr=http://"); ok {
+			base = "http://" + strings.Fields(addr)[0]
+		}
+	}
+	if base == "" {
+		t.Fatal("the demo never said where it serves")
+	}
+	go io.Copy(io.Discard, stderr)
+	res, err := http.Get(base + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var body map[string]any
+	json.NewDecoder(res.Body).Decode(&body)
+	res.Body.Close()
+	if body["counter"] != 1.0 {
+		t.Fatalf("GET / = %v", body)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("demo exited with %v after SIGTERM", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("demo still running 10s after SIGTERM")
 	}
 }
