@@ -24,6 +24,7 @@ import (
 	"github.com/typedsession/session"
 	"github.com/typedsession/session/cipher"
 	"github.com/typedsession/session/codec"
+	"github.com/typedsession/session/internal/testclock"
 	"github.com/typedsession/session/middleware"
 	"github.com/typedsession/session/store"
 	"github.com/typedsession/session/store/memstore"
@@ -35,20 +36,7 @@ type appSess struct {
 	Flash   []string
 }
 
-// testClock is a clock the test moves by hand.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *testClock { return &testClock{t: time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)} }
-
-func (c *testClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+func newClock() *testclock.Clock { return testclock.New(time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)) }
 
 // countingStore wraps a store, counts its calls and can be made to fail.
 type countingStore struct {
@@ -86,7 +74,7 @@ func (s *countingStore) Delete(ctx context.Context, key string) error {
 
 type app struct {
 	t      *testing.T
-	clock  *testClock
+	clock  *testclock.Clock
 	mem    *memstore.Store
 	store  *countingStore
 	mgr    *session.Manager[appSess]

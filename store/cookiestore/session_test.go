@@ -21,6 +21,7 @@ import (
 	"github.com/typedsession/session"
 	"github.com/typedsession/session/cipher"
 	"github.com/typedsession/session/codec"
+	"github.com/typedsession/session/internal/testclock"
 	"github.com/typedsession/session/middleware"
 	"github.com/typedsession/session/store/cookiestore"
 )
@@ -33,17 +34,7 @@ type Sess struct {
 	Blob    string
 }
 
-// clock is a settable clock for session.Options.Now.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-
-func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+func newClock() *testclock.Clock { return testclock.New(time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)) }
 
 var (
 	keyA = bytes.Repeat([]byte{0xa1}, cipher.KeySize)

@@ -2,12 +2,12 @@ package memstore_test
 
 import (
 	"context"
-	"sync"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
+	"github.com/typedsession/session/internal/testclock"
 	"github.com/typedsession/session/store"
 	"github.com/typedsession/session/store/memstore"
 	"github.com/typedsession/session/store/storetest"
@@ -15,21 +15,8 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// clock is a settable clock shared by a test and the store under test.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 func TestConformance(t *testing.T) {
-	c := &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	c := testclock.New(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 	storetest.Run(t, func(t *testing.T) store.Store {
 		s := memstore.New(memstore.Options{Now: c.Now})
 		t.Cleanup(func() { s.Close() })
@@ -38,7 +25,7 @@ func TestConformance(t *testing.T) {
 }
 
 func TestSweep(t *testing.T) {
-	c := &clock{t: time.Unix(1e9, 0)}
+	c := testclock.New(time.Unix(1e9, 0))
 	s := memstore.New(memstore.Options{Now: c.Now, SweepInterval: -1})
 	ctx := context.Background()
 	s.Save(ctx, "short", []byte("x"), c.Now().Add(time.Minute))

@@ -20,6 +20,7 @@ import (
 
 	"github.com/typedsession/session"
 	"github.com/typedsession/session/cipher"
+	"github.com/typedsession/session/internal/testclock"
 	"github.com/typedsession/session/middleware"
 	"github.com/typedsession/session/store/valkeystore"
 )
@@ -32,23 +33,11 @@ type sess struct {
 	Counter int
 }
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 type site struct {
 	t       *testing.T
 	client  valkey.Client
 	prefix  string
-	clock   *clock
+	clock   *testclock.Clock
 	mgr     *session.Manager[sess]
 	srv     *httptest.Server
 	mu      sync.Mutex
@@ -59,7 +48,7 @@ type site struct {
 
 func newSite(t *testing.T, client valkey.Client, opts session.Options, vopts valkeystore.Options) *site {
 	t.Helper()
-	s := &site{t: t, client: client, clock: &clock{t: time.Now()}}
+	s := &site{t: t, client: client, clock: testclock.New(time.Now())}
 	s.prefix = uniquePrefix(t, client)
 	vopts.Prefix = s.prefix
 	if vopts.Timeout == 0 {
