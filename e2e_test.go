@@ -873,11 +873,54 @@ func TestDestroyIsNotUndone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if mem.Len() != 0 || got.Send || !got.Clear {
-		t.Fatalf("after logout, a slower request's commit = %+v and %d records; want nothing saved and the cookie cleared", got, mem.Len())
+	// Nothing is saved, and the cookie is left alone: clearing it could wipe
+	// a cookie another request (a login) has just set.
+	if mem.Len() != 0 || got.Send || got.Clear {
+		t.Fatalf("after logout, a slower request's commit = %+v and %d records; want nothing saved or sent", got, mem.Len())
 	}
 	if p, _ := m.Begin(ctx, res.Token).Get(); p.User != "" {
 		t.Fatalf("the logged-out token opens %+v", p)
+	}
+}
+
+// TestRegenerateAfterDestroy: a login racing a logout of the same session
+// must not carry the logged-out session on under a new token.
+func TestRegenerateAfterDestroy(t *testing.T) {
+	mem := memstore.New(memstore.Options{SweepInterval: -1})
+	m, _ := session.New[appSess](mem, session.Options{})
+	ctx := context.Background()
+	tx := m.Begin(ctx, "")
+	p, _ := tx.Get()
+	p.User = "alice"
+	res, _ := tx.Commit(ctx)
+
+	login := m.Begin(ctx, res.Token)
+	login.Regenerate()
+	logout := m.Begin(ctx, res.Token)
+	logout.Destroy()
+	if _, err := logout.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, err := login.Commit(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Send || mem.Len() != 0 {
+		t.Fatalf("login after a racing logout = %+v with %d records; want nothing issued and nothing kept", got, mem.Len())
+	}
+
+	// Two logins racing: one wins, and one session remains.
+	tx = m.Begin(ctx, "")
+	p, _ = tx.Get()
+	p.User = "bob"
+	res, _ = tx.Commit(ctx)
+	a, b := m.Begin(ctx, res.Token), m.Begin(ctx, res.Token)
+	a.Regenerate()
+	b.Regenerate()
+	ra, _ := a.Commit(ctx)
+	rb, _ := b.Commit(ctx)
+	if !ra.Send || rb.Send || mem.Len() != 1 {
+		t.Fatalf("racing logins: first %+v, second %+v, %d records; want the first to win and one session", ra, rb, mem.Len())
 	}
 }
 

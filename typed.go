@@ -445,12 +445,24 @@ func (t *Txn[T]) commit(ctx context.Context) (Result, error) {
 	}
 	if !saved {
 		// The record went away after it was loaded: another request ended or
-		// regenerated the session, and this one must not bring it back.
-		return Result{Used: true, Clear: t.hadToken}, nil
+		// regenerated the session, and this one must not bring it back. Its
+		// client keeps a token that is worthless now; clearing it could
+		// instead wipe the cookie that other request has just sent.
+		return Result{Used: true}, nil
 	}
-	if t.regen && m.carrier == nil {
-		if err := t.drop(ctx); err != nil {
+	if t.regen && t.found && m.carrier == nil {
+		// The old record goes only now that the new one is safe. If it was
+		// already gone, another request ended or regenerated the session
+		// meanwhile: the copy under the new token must not outlive it.
+		claimed, err := t.claim(ctx)
+		if err != nil {
 			return Result{}, err
+		}
+		if !claimed {
+			if err := m.store.Delete(ctx, string(t.kb[:])); err != nil {
+				return Result{}, fmt.Errorf("%w: delete: %w", ErrStore, err)
+			}
+			return Result{Used: true}, nil
 		}
 	}
 	exp := t.expiry(md)
@@ -514,6 +526,24 @@ func (t *Txn[T]) save(ctx context.Context, token string, plain []byte, md meta, 
 		return "", false, fmt.Errorf("%w: save: %w", ErrStore, err)
 	}
 	return token, saved, nil
+}
+
+// claim deletes the loaded record and reports whether it was still there,
+// on stores that can tell (store.Replacer); others report true. It leaves
+// t.kb, the new record's key, alone.
+func (t *Txn[T]) claim(ctx context.Context) (bool, error) {
+	m := t.m
+	var err error
+	was := true
+	if m.replacer != nil {
+		was, err = m.replacer.Replace(ctx, t.key, nil, time.Time{})
+	} else {
+		err = m.store.Delete(ctx, t.key)
+	}
+	if err != nil {
+		return false, fmt.Errorf("%w: delete: %w", ErrStore, err)
+	}
+	return was, nil
 }
 
 // drop deletes the record under the client's token, if it could name one.
