@@ -719,6 +719,8 @@ func TestKeyRotationThroughManager(t *testing.T) {
 	}
 	_, before := onlyRecord(t, mem)
 
+	// A read under the rotated ring opens the record and leaves it as it
+	// is, so instances still on the old ring can read it during a deploy.
 	tx = mgr(newKey, oldKey).Begin(ctx, res.Token)
 	if p, err := tx.Get(); err != nil || p.User != "rot" {
 		t.Fatalf("rotated ring: %+v, %v", p, err)
@@ -726,9 +728,19 @@ func TestKeyRotationThroughManager(t *testing.T) {
 	if _, err := tx.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
+	if _, same := onlyRecord(t, mem); !bytes.Equal(before, same) {
+		t.Fatal("a read-only request re-sealed the record")
+	}
+	// The next write re-seals with the first key.
+	tx = mgr(newKey, oldKey).Begin(ctx, res.Token)
+	p, _ = tx.Get()
+	p.Counter++
+	if _, err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
 	_, after := onlyRecord(t, mem)
 	if bytes.Equal(before[1:5], after[1:5]) {
-		t.Fatal("a read under a rotated ring did not re-seal with the new key")
+		t.Fatal("a write under a rotated ring did not re-seal with the new key")
 	}
 	if p, _ := mgr(newKey).Begin(ctx, res.Token).Get(); p.User != "rot" {
 		t.Fatal("the re-sealed record does not open with the new key alone")

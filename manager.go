@@ -78,7 +78,8 @@ type Options struct {
 }
 
 // Cookie holds the session cookie's attributes. The zero value gives a cookie
-// named "session" with Secure, HttpOnly, SameSite=Lax, Path=/ and no Domain.
+// named "__Host-session" with Secure, HttpOnly, SameSite=Lax, Path=/ and no
+// Domain.
 type Cookie struct {
 	// Name is the cookie's name; empty means DefaultCookieName
 	// ("__Host-session"), or FallbackCookieName ("session") when the cookie

@@ -76,7 +76,6 @@ type Txn[T any] struct {
 	meta      meta
 	orig      []byte // the payload as loaded; nil for a new session
 	found     bool   // val came from a live record under token
-	rotate    bool   // the record was sealed with an old key
 	regen     bool
 	dropOld   bool // the record under token must go on commit
 	remember  bool // meta.flags changed
@@ -214,7 +213,7 @@ func (t *Txn[T]) Destroy() error {
 	t.err = nil
 	t.val = new(T)
 	t.meta = t.m.fresh(t.m.now().UnixMilli())
-	t.orig, t.found, t.rotate, t.regen, t.remember = nil, false, false, false, false
+	t.orig, t.found, t.regen, t.remember = nil, false, false, false
 	t.dropOld = t.hadToken
 	return nil
 }
@@ -299,8 +298,8 @@ func (t *Txn[T]) load() {
 		}
 		t.key = key
 		if ok {
-			if md, payload, rotate, ok := m.open(rec, t.kb[:]); ok && m.live(md, now) && m.codec.Unmarshal(payload, t.val) == nil {
-				t.meta, t.orig, t.rotate, t.found = md, payload, rotate, true
+			if md, payload, ok := m.open(rec, t.kb[:]); ok && m.live(md, now) && m.codec.Unmarshal(payload, t.val) == nil {
+				t.meta, t.orig, t.found = md, payload, true
 				return
 			}
 			// Unusable: start afresh, and drop the record so it is not
@@ -335,17 +334,22 @@ func (m *Manager[T]) fetch(ctx context.Context, token string, kb *[keyLen]byte) 
 
 // open turns a stored record into its envelope. It may reuse rec's memory.
 // key is the store key the record came from, unused for carried records.
-func (m *Manager[T]) open(rec, key []byte) (md meta, payload []byte, rotate, ok bool) {
+//
+// A record sealed with an older key of the ring opens, and is re-sealed with
+// the first key when it is next written; a read alone does not write, so that
+// instances not yet given the new key can still open what others wrote (see
+// cipher.Ring for rotating keys across a fleet).
+func (m *Manager[T]) open(rec, key []byte) (md meta, payload []byte, ok bool) {
 	plain := rec
 	if m.cipher != nil {
 		var err error
-		plain, rotate, err = m.cipher.Open(rec, m.adFor(key))
+		plain, _, err = m.cipher.Open(rec, m.adFor(key))
 		if err != nil {
-			return meta{}, nil, false, false
+			return meta{}, nil, false
 		}
 	}
 	md, payload, ok = parseEnvelope(plain)
-	return md, payload, rotate, ok
+	return md, payload, ok
 }
 
 // adFor is the associated data that binds a record to where it lives: its
@@ -412,7 +416,7 @@ func (t *Txn[T]) commit(ctx context.Context) (Result, error) {
 		}
 		token = ""
 	} else {
-		changed := t.regen || t.rotate || t.remember ||
+		changed := t.regen || t.remember ||
 			!bytes.Equal(payload, t.orig) && !(m.mapsInside && t.sameAsLoaded())
 		// Once the idle deadline has reached the absolute one it cannot move,
 		// and refreshing would only cost a write per request.

@@ -12,6 +12,13 @@
 // a cookie name), so records cannot be moved between places.
 //
 // Every failure to open, whatever its cause, is the single error [ErrOpen].
+//
+// # Rotating keys
+//
+// Across several instances, rotate in three deploys: add the new key last
+// (every instance can then open what it will seal), move it first (it seals
+// from then on; records are re-sealed with it when next written), and remove
+// the old key once the longest session lifetime has passed.
 package cipher
 
 import (

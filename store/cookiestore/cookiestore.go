@@ -77,10 +77,11 @@
 //
 // # Key rotation
 //
-// The ring's first key seals and every key opens. To rotate, put a new key
-// first and keep the old one after it: a cookie sealed with the old key
-// still opens, and is re-sealed with the new key on its next use. Once the
-// old key is removed, cookies sealed with it are no session.
+// The ring's first key seals and every key opens. A cookie sealed with an
+// older key still opens, and is re-sealed with the first key the next time
+// the session is written. Once the old key is removed, cookies sealed with it
+// are no session. Across several instances, add a new key last everywhere
+// before moving it first (see the cipher package).
 package cookiestore
 
 import (

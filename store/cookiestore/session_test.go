@@ -540,23 +540,25 @@ func TestCookieKeyRotation(t *testing.T) {
 	r = onlyA.do(t, "GET", "/inc", "", cA)
 	cA = mustCookie(t, r)
 
-	// The new ring opens the old cookie, and a mere read re-seals it with
-	// the new first key.
+	// The new ring opens the old cookie; a mere read sends nothing, so an
+	// instance still on the old ring keeps reading it during a deploy.
 	r = bThenA.do(t, "GET", "/get", "", cA)
-	if r.sess.Counter != 2 {
-		t.Fatalf("ring(B, A) opening a ring(A) cookie: %+v", r.sess)
+	if r.sess.Counter != 2 || len(r.raw) != 0 {
+		t.Fatalf("ring(B, A) reading a ring(A) cookie: %+v, Set-Cookie %q", r.sess, r.raw)
 	}
+	// The next write re-seals it with the new first key.
+	r = bThenA.do(t, "GET", "/inc", "", cA)
 	cB := mustCookie(t, r)
 	if cB == cA {
 		t.Fatal("re-sealed cookie equals the old one")
 	}
 	// It is sealed with B: B alone opens it, A alone does not.
-	if got := onlyB.do(t, "GET", "/get", "", cB).sess.Counter; got != 2 {
-		t.Fatalf("ring(B) opening the re-sealed cookie: counter %d, want 2", got)
+	if got := onlyB.do(t, "GET", "/get", "", cB).sess.Counter; got != 3 {
+		t.Fatalf("ring(B) opening the re-sealed cookie: counter %d, want 3", got)
 	}
 	wantNoSession(t, onlyA, onlyA.do(t, "GET", "/get", "", cB), "ring(A) opening a B cookie")
 	// Once re-sealed, reads send nothing more.
-	if r := bThenA.do(t, "GET", "/get", "", cB); len(r.raw) != 0 || r.sess.Counter != 2 {
+	if r := bThenA.do(t, "GET", "/get", "", cB); len(r.raw) != 0 || r.sess.Counter != 3 {
 		t.Fatalf("read of an up-to-date cookie: %+v, Set-Cookie %q", r.sess, r.raw)
 	}
 	// After key A is removed, a cookie sealed with it is no session.
