@@ -49,11 +49,14 @@
 //   - Staleness across instances: a write from another client becomes
 //     visible here when the server's invalidation message arrives, normally
 //     well under a millisecond later; if the connection is lost, cached
-//     entries are dropped with it. Writes made through this Store are always
-//     visible to its own next Load: for CacheTTL after writing a key, this
-//     Store uses a cached answer for it only if it is the value written, and
-//     reads the key with a plain GET otherwise (until the invalidation of the
-//     old copy has arrived, usually within a millisecond).
+//     entries are dropped with it. A write this Store has completed is
+//     visible to its own next Load: for CacheTTL after writing a key, it uses
+//     a cached answer for that key only if it is the value written (and no
+//     other write of the key overlapped it), and reads the key with a plain
+//     GET otherwise, until the invalidation of the old copy has arrived,
+//     usually within a millisecond. This holds for reads from the primary;
+//     a client set to read from replicas (SendToReplicas, ReplicaOnly) sees
+//     their replication lag as well.
 //   - It needs RESP3 (Redis 6 or later, any Valkey). On a client that speaks
 //     RESP2 (ClientOption.AlwaysRESP2) or has caching disabled
 //     (ClientOption.DisableCache), valkey-go falls back to plain reads.
@@ -74,5 +77,7 @@
 // and a request's context has no deadline of its own. Connections are
 // re-established by the client: once the server is back, the next call works
 // without rebuilding anything. A Save or Delete that fails because its
-// context ended may still reach the server and take effect afterwards.
+// context ended may still reach the server and take effect afterwards, even
+// after a later write of the same key has succeeded; the session manager
+// then sees the older record, never a corrupt one.
 package valkeystore

@@ -25,3 +25,22 @@ func (r Recent) Has(k string) bool {
 	_, ok := r.r.get(k)
 	return ok
 }
+
+// Overlap reports the mark left by two overlapping writes of k, and by one
+// alone, each ending with a known value.
+func (r Recent) Overlap(k string) (overlapping, alone uint64) {
+	r.r.begin(k)
+	r.r.begin(k)
+	r.r.add(k, mark([]byte("first")))
+	r.r.add(k, mark([]byte("second")))
+	overlapping, _ = r.r.get(k)
+	r.r.begin(k)
+	r.r.add(k, mark([]byte("third")))
+	alone, _ = r.r.get(k)
+	return overlapping, alone
+}
+
+// MarkUnknown and Mark expose the marks.
+const MarkUnknown = markUnknown
+
+func Mark(b []byte) uint64 { return mark(b) }

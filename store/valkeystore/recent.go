@@ -28,11 +28,12 @@ type recent struct {
 	mu     sync.RWMutex
 	cur    map[string]uint64
 	prev   map[string]uint64
-	turned time.Duration // when cur was started, since base
+	busy   map[string]*flight // keys with writes in flight
+	turned time.Duration      // when cur was started, since base
 }
 
 func newRecent(window time.Duration) *recent {
-	return &recent{window: window, base: time.Now(), cur: make(map[string]uint64)}
+	return &recent{window: window, base: time.Now(), cur: make(map[string]uint64), busy: make(map[string]*flight)}
 }
 
 func (r *recent) now() time.Duration {
@@ -60,10 +61,57 @@ func mark(record []byte) uint64 {
 	return max(maphash.Bytes(markSeed, record), markFirst)
 }
 
-// add records that k was written now, with the mark of what was written.
+// flight counts the writes of one key under way. When two overlap, the order
+// in which they finish need not be the order the server applied them, so
+// neither one's mark can say what the key holds.
+type flight struct {
+	n     int
+	mixed bool
+}
+
+// begin notes that a write of k is about to be sent. Every begin is followed
+// by one add or done.
+func (r *recent) begin(k string) {
+	r.mu.Lock()
+	f := r.busy[k]
+	if f == nil {
+		f = new(flight)
+		r.busy[k] = f
+	} else {
+		f.mixed = true
+	}
+	f.n++
+	r.mu.Unlock()
+}
+
+// settle ends one write of k and reports whether it overlapped another.
+// r.mu is held.
+func (r *recent) settle(k string) (mixed bool) {
+	f := r.busy[k]
+	if f == nil {
+		return false
+	}
+	if f.n--; f.n == 0 {
+		delete(r.busy, k)
+	}
+	return f.mixed
+}
+
+// done ends a write of k that left the value as it was (Touch).
+func (r *recent) done(k string) {
+	r.mu.Lock()
+	r.settle(k)
+	r.mu.Unlock()
+}
+
+// add ends a write of k begun now, recording the mark of what was written
+// (or markUnknown when it overlapped another write of k).
 func (r *recent) add(k string, m uint64) {
 	now := r.now()
 	r.mu.Lock()
+	if r.settle(k) {
+		m = markUnknown
+	}
 	switch d := now - r.turned; {
 	case d >= 2*r.window:
 		r.prev, r.cur, r.turned = nil, make(map[string]uint64), now

@@ -61,3 +61,18 @@ func TestRecentWindow(t *testing.T) {
 	want("e", true)
 	want("f", true)
 }
+
+// TestRecentOverlap: when two writes of one key overlap, the order they
+// finish in says nothing of the order the server applied them, so the key's
+// mark must be unknown (reads go past the cache) rather than the last one's.
+func TestRecentOverlap(t *testing.T) {
+	var now time.Duration
+	r := valkeystore.NewRecent(time.Minute, func() time.Duration { return now })
+	overlapping, alone := r.Overlap("k")
+	if overlapping != valkeystore.MarkUnknown {
+		t.Fatalf("mark after overlapping writes = %d, want unknown", overlapping)
+	}
+	if alone != valkeystore.Mark([]byte("third")) {
+		t.Fatalf("mark after a write alone = %d, want the write's", alone)
+	}
+}

@@ -129,6 +129,7 @@ func (s *Store) Save(ctx context.Context, key string, record []byte, expiry time
 	// string(record) copies: a command can still be queued for the wire
 	// after Do returns on a cancelled context, and the caller owns record.
 	cmd := s.client.B().Set().Key(k).Value(string(record)).PxatMillisecondsTimestamp(ms).Build()
+	s.writing(k)
 	err := s.do(ctx, cmd).Error()
 	s.wrote(k, markOf(err, record))
 	if err != nil {
@@ -149,6 +150,7 @@ func (s *Store) Replace(ctx context.Context, key string, record []byte, expiry t
 	if expiry.IsZero() || ms <= time.Now().UnixMilli() {
 		ctx, cancel := s.bound(ctx)
 		defer cancel()
+		s.writing(k)
 		n, err := s.do(ctx, s.client.B().Unlink().Key(k).Build()).AsInt64()
 		s.wrote(k, markOf(err, nil))
 		if err != nil {
@@ -159,6 +161,7 @@ func (s *Store) Replace(ctx context.Context, key string, record []byte, expiry t
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	cmd := s.client.B().Set().Key(k).Value(string(record)).Xx().PxatMillisecondsTimestamp(ms).Build()
+	s.writing(k)
 	err = s.do(ctx, cmd).Error()
 	s.wrote(k, markOf(err, record))
 	switch {
@@ -193,12 +196,15 @@ func (s *Store) Touch(ctx context.Context, key string, expiry time.Time) error {
 	}
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
+	s.writing(k)
 	err := s.do(ctx, s.client.B().Pexpireat().Key(k).MillisecondsTimestamp(ms).Build()).Error()
 	// The record is unchanged, so a cached copy of it stays right as long
 	// as it cannot outlive the new expiry. A cached copy lives at most
 	// CacheTTL, so only an expiry closer than that needs the key marked.
 	if time.Until(expiry) < s.cacheTTL {
 		s.wrote(k, markUnknown)
+	} else {
+		s.settled(k)
 	}
 	if err != nil {
 		return fmt.Errorf("valkeystore: touch: %w", err)
@@ -209,9 +215,25 @@ func (s *Store) Touch(ctx context.Context, key string, expiry time.Time) error {
 func (s *Store) unlink(ctx context.Context, k string) error {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
+	s.writing(k)
 	err := s.do(ctx, s.client.B().Unlink().Key(k).Build()).Error()
 	s.wrote(k, markOf(err, nil))
 	return err
+}
+
+// writing notes that a write of k is about to be sent; wrote or settled
+// follows it.
+func (s *Store) writing(k string) {
+	if s.recent != nil {
+		s.recent.begin(k)
+	}
+}
+
+// settled ends a write of k that did not change its value.
+func (s *Store) settled(k string) {
+	if s.recent != nil {
+		s.recent.done(k)
+	}
 }
 
 // wrote notes that this Store changed k, with the mark of what it wrote
