@@ -238,3 +238,39 @@ func TestUnwrapReachesDeadlines(t *testing.T) {
 }
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// TestPanicCommitsNothing: a handler that panics before answering leaves the
+// session as it was; the panic goes on to whoever recovers it.
+func TestPanicCommitsNothing(t *testing.T) {
+	st := memstore.New(memstore.Options{SweepInterval: -1})
+	m := newManager(t, st)
+	h := New(m, Options{})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		m.Get(r).N = 42
+		panic("handler bug")
+	}))
+	rec := httptest.NewRecorder()
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Error("the panic did not propagate")
+			}
+		}()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	}()
+	if st.Len() != 0 || rec.Header().Get("Set-Cookie") != "" {
+		t.Fatalf("a panicking handler saved %d records, Set-Cookie %q", st.Len(), rec.Header().Get("Set-Cookie"))
+	}
+}
+
+// TestHeadRequest: HEAD answers carry the same session headers as GET.
+func TestHeadRequest(t *testing.T) {
+	m := newManager(t, nil)
+	h := New(m, Options{})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		m.Get(r).N++
+	}))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("HEAD", "/", nil))
+	if len(rec.Result().Cookies()) != 1 || rec.Header().Get("Vary") != "Cookie" {
+		t.Fatalf("HEAD: cookies %v, Vary %q", rec.Result().Cookies(), rec.Header().Get("Vary"))
+	}
+}
