@@ -53,14 +53,14 @@ var benchKey = []byte("0123456789abcdef0123456789abcdef")
 
 type benchSetup struct {
 	name   string
-	store  func(b *testing.B) store.Store
+	store  func(b *testing.B) store.Backend
 	codec  codec.Codec
 	cipher bool
 }
 
 func benchSetups() []benchSetup {
-	mem := func(*testing.B) store.Store { return memstore.New(memstore.Options{SweepInterval: -1}) }
-	cookie := func(*testing.B) store.Store { return cookiestore.New(cookiestore.Options{}) }
+	mem := func(*testing.B) store.Backend { return memstore.New(memstore.Options{SweepInterval: -1}) }
+	cookie := func(*testing.B) store.Backend { return cookiestore.New(cookiestore.Options{}) }
 	setups := []benchSetup{
 		{"mem/msgpack", mem, codec.MsgPack, false},
 		{"mem/msgpack/cipher", mem, codec.MsgPack, true},
@@ -72,8 +72,8 @@ func benchSetups() []benchSetup {
 	// Against a real server when there is one (make bench-valkey, or
 	// scripts/servers.sh run go test -bench ...).
 	if addr := os.Getenv("VALKEY_ADDR"); addr != "" {
-		vk := func(cache time.Duration) func(b *testing.B) store.Store {
-			return func(b *testing.B) store.Store {
+		vk := func(cache time.Duration) func(b *testing.B) store.Backend {
+			return func(b *testing.B) store.Backend {
 				c, err := valkey.NewClient(valkey.ClientOption{InitAddress: []string{addr}})
 				if err != nil {
 					b.Fatal(err)

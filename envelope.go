@@ -14,12 +14,15 @@ const (
 	envHeader  = 2 + 3*8
 )
 
-// Flags record the session's own choice of cookie persistence; without
-// either, the manager's option decides.
+// Flags record the session's own choice of cookie persistence (without
+// either, the manager's option decides), or mark a retired record: one that
+// Regenerate replaced, whose payload is the store key of its successor. Older
+// versions of this package read a marker as no session.
 const (
 	flagRemember byte = 1 << iota
 	flagForget
-	flagMask = flagRemember | flagForget
+	flagMarker
+	flagMask = flagRemember | flagForget | flagMarker
 )
 
 type meta struct {
@@ -47,7 +50,7 @@ func parseEnvelope(b []byte) (m meta, payload []byte, ok bool) {
 		absolute: int64(binary.BigEndian.Uint64(b[10:])),
 		idle:     int64(binary.BigEndian.Uint64(b[18:])),
 	}
-	if m.created < 0 || m.absolute < m.created || m.idle < 0 {
+	if m.created < 0 || m.absolute < m.created || m.idle < 0 || m.flags&flagMarker != 0 && len(b) != envHeader+keyLen {
 		return meta{}, nil, false
 	}
 	return m, b[envHeader:], true
@@ -61,3 +64,6 @@ func (m meta) deadline() int64 {
 	}
 	return m.absolute
 }
+
+// marker reports a record retired by Regenerate.
+func (m meta) marker() bool { return m.flags&flagMarker != 0 }

@@ -3,6 +3,8 @@ package session
 import (
 	"bytes"
 	"context"
+	"github.com/typedsession/session/internal/teststore"
+	"github.com/typedsession/session/store"
 	"testing"
 	"time"
 
@@ -47,14 +49,23 @@ func (s *fuzzStore) Load(ctx context.Context, key string) ([]byte, bool, error) 
 	return s.Store.Load(ctx, key)
 }
 
+func (s *fuzzStore) Write(ctx context.Context, ops []store.Op) error {
+	for _, op := range ops {
+		if len(op.New) > 0 {
+			s.saves++
+		} else {
+			s.deletes++
+		}
+	}
+	return s.Store.Write(ctx, ops)
+}
+
 func (s *fuzzStore) Save(ctx context.Context, key string, rec []byte, exp time.Time) error {
-	s.saves++
-	return s.Store.Save(ctx, key, rec, exp)
+	return teststore.Put(ctx, s.Store, key, rec, exp)
 }
 
 func (s *fuzzStore) Delete(ctx context.Context, key string) error {
-	s.deletes++
-	return s.Store.Delete(ctx, key)
+	return teststore.Delete(ctx, s.Store, key)
 }
 
 func (s *fuzzStore) reset() { s.loads, s.saves, s.deletes = 0, 0, 0 }
@@ -146,9 +157,10 @@ func TestFuzzSetupLoadsGenuineRecord(t *testing.T) {
 // panics decoding it.
 var nilLogin = []byte("\x81\xa5Login\xc0")
 
-// TestLoadDropsUndecodable checks that a plaintext record the codec cannot
-// decode (or panics on) is "no session": no error, no panic, record deleted.
-func TestLoadDropsUndecodable(t *testing.T) {
+// TestLoadLeavesUndecodable checks that a plaintext record the codec cannot
+// decode (or panics on) is "no session": no error, no panic, and the record
+// left alone, since another version of the payload type may read it.
+func TestLoadLeavesUndecodable(t *testing.T) {
 	ctx := context.Background()
 	for _, s := range fuzzSetups(t) {
 		if s.ring != nil || s.codec != codec.MsgPack {
@@ -169,8 +181,8 @@ func TestLoadDropsUndecodable(t *testing.T) {
 			if diff := cmp.Diff(fuzzSess{}, *v, fuzzTimeEqual); diff != "" {
 				t.Errorf("Get(payload %x) is not empty:\n%s", payload, diff)
 			}
-			if _, found, _ := s.st.Load(ctx, key); found {
-				t.Errorf("record with payload %x was not dropped", payload)
+			if _, found, _ := s.st.Load(ctx, key); !found {
+				t.Errorf("record with payload %x was deleted", payload)
 			}
 		}
 	}
@@ -179,7 +191,7 @@ func TestLoadDropsUndecodable(t *testing.T) {
 // FuzzLoad drives a manager with arbitrary tokens and arbitrary stored
 // records. Neither ever panics or makes Get fail: a malformed token never
 // reaches the store, an unknown one is never adopted, and a record that
-// cannot be used is dropped.
+// cannot be used is left alone unless it opened and had expired.
 func FuzzLoad(f *testing.F) {
 	setups := fuzzSetups(f)
 	// Seals use random nonces, so each fuzzing process seals its seeds
@@ -258,8 +270,14 @@ func FuzzLoad(f *testing.F) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if kept == info.New {
-				t.Fatalf("%s: record %x: New = %v but record kept = %v", s.name, rec, info.New, kept)
+			// A record is deleted only when it opened and had expired.
+			if !info.New && !kept {
+				t.Fatalf("%s: record %x: adopted but deleted", s.name, rec)
+			}
+			if !kept && len(rec) > 0 { // an empty record is none
+				if md, _, ok := s.m.openMeta(rec, key); !ok || s.m.live(md, fuzzNow.UnixMilli()) {
+					t.Fatalf("%s: record %x was deleted though it did not open as an expired session", s.name, rec)
+				}
 			}
 			if info.New {
 				if diff := cmp.Diff(fuzzSess{}, *v, fuzzTimeEqual); diff != "" {
@@ -286,4 +304,10 @@ func containsBytes(list [][]byte, b []byte) bool {
 		}
 	}
 	return false
+}
+
+// openMeta opens rec as stored under key and returns its metadata.
+func (m *Manager[T]) openMeta(rec []byte, key string) (meta, []byte, bool) {
+	r, ok := m.open(rec, []byte(key))
+	return r.md, r.payload, ok
 }

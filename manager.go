@@ -3,9 +3,8 @@ package session
 import (
 	"errors"
 	"fmt"
-	"net/http"
+	"hash/maphash"
 	"reflect"
-	"strings"
 	"sync"
 	"time"
 
@@ -18,15 +17,13 @@ import (
 // Options.Lifetime is zero.
 const DefaultLifetime = 24 * time.Hour
 
-// DefaultCookieName is the cookie's name when Cookie.Name is empty and the
-// cookie qualifies for the __Host- prefix (Secure, Path=/, no Domain), which
-// keeps sibling subdomains from planting a session cookie of their own.
-// Otherwise the default name is FallbackCookieName.
-const DefaultCookieName = "__Host-session"
+// DefaultRotationGrace is how long a token retired by [Manager.Regenerate]
+// stays known as retired when Options.RotationGrace is zero.
+const DefaultRotationGrace = 2 * time.Minute
 
-// FallbackCookieName is the default name of a cookie that cannot carry the
-// __Host- prefix.
-const FallbackCookieName = "session"
+// DefaultUpdateTimeout bounds the retries of [Manager.Update] when
+// Options.UpdateTimeout is zero.
+const DefaultUpdateTimeout = 2 * time.Second
 
 var (
 	// ErrStore wraps every failure of the store: the session could not be
@@ -46,6 +43,13 @@ var (
 
 	// ErrOptions reports an invalid option passed to [New].
 	ErrOptions = errors.New("session: invalid options")
+
+	// ErrConflict reports a change that was not saved because another
+	// request changed the same session at the same time in a way that could
+	// not be merged (both changed one field, or the session was logged out or
+	// its token retired meanwhile). Nothing was written; the middleware's
+	// default error handler answers 409 Conflict.
+	ErrConflict = errors.New("session: concurrent change")
 )
 
 // Options configures a [Manager]. The zero value is the secure default.
@@ -73,85 +77,97 @@ type Options struct {
 	// Cookie sets the attributes of the session cookie.
 	Cookie Cookie
 
-	// Now is the clock. Nil means time.Now; tests inject their own.
-	Now func() time.Time
-}
-
-// Cookie holds the session cookie's attributes. The zero value gives a cookie
-// named "__Host-session" with Secure, HttpOnly, SameSite=Lax, Path=/ and no
-// Domain.
-type Cookie struct {
-	// Name is the cookie's name; empty means DefaultCookieName
-	// ("__Host-session"), or FallbackCookieName ("session") when the cookie
-	// cannot carry that prefix. A name starting with "__Host-" is checked to
-	// carry Secure, Path=/ and no Domain, and one starting with "__Secure-" to
-	// carry Secure, as browsers require (without regard to case).
+	// Name binds records carried by the client (cookiestore) to this
+	// manager, whatever transport carries them (cookie or header), so that a
+	// value cannot be replayed to another manager that shares the keys.
+	// Empty means the cookie's name. Changing it ends every carried session.
 	Name string
 
-	// Domain widens the cookie to a domain and its subdomains. Empty (the
-	// default) keeps it to the host that set it.
-	Domain string
+	// Strict makes every concurrent change of one session a conflict
+	// ([ErrConflict]), instead of merging changes to different fields. Use
+	// it for payloads whose fields must change together; or keep related
+	// state in one nested struct, which is merged as one unit.
+	Strict bool
 
-	// Path is the cookie's path; empty means "/".
-	Path string
+	// RotationGrace is how long a token retired by Regenerate stays marked
+	// as retired, so that a request still under way with it cannot revive
+	// the old session or overwrite the new cookie. It should outlast any
+	// request. Zero means DefaultRotationGrace.
+	RotationGrace time.Duration
 
-	// SameSite is the SameSite attribute; zero means http.SameSiteLaxMode.
-	// http.SameSiteNoneMode requires the Secure attribute.
-	SameSite http.SameSite
+	// UpdateTimeout bounds how long [Manager.Update] retries when other
+	// instances keep changing the session; it then fails with ErrConflict.
+	// Zero means DefaultUpdateTimeout.
+	UpdateTimeout time.Duration
 
-	// BrowserSession makes cookies end when the browser closes, unless a
-	// session asks to be remembered (see [Manager.RememberMe]). By default
-	// cookies persist until the session's deadline.
-	BrowserSession bool
-
-	// InsecureNoSecure omits the Secure attribute, so the cookie is also sent
-	// over plain HTTP. Only for local development.
-	InsecureNoSecure bool
-
-	// InsecureScriptAccess omits the HttpOnly attribute, so scripts in the
-	// page can read the token.
-	InsecureScriptAccess bool
+	// Now is the clock. Nil means time.Now; tests inject their own.
+	Now func() time.Time
 }
 
 // Manager loads and saves sessions whose payload is a T. Build one with [New]
 // at start-up and share it; it is safe for concurrent use.
 type Manager[T any] struct {
-	store    store.Store
-	carrier  store.Carrier  // non-nil when the record travels in the token
-	replacer store.Replacer // non-nil when the store can write only over a live record
+	kind     kind[T] // where records live: on the server, or in the token
 	codec    codec.Codec
 	cipher   *cipher.Ring
 	lifetime int64 // ms
 	idle     int64 // ms; 0 = off
+	grace    int64 // ms
+	updateIn time.Duration
+	strict   bool
 	cookie   Cookie
 	now      func() time.Time
 	zero     []byte // the encoding of a zero T: a session nobody wrote to
 	// mapsInside reports a T that may hold maps, whose encoding can vary
 	// between runs on equal content.
 	mapsInside bool
-	ad         []byte // associated data for carried records
-	ctxKey     *ctxKey
+	// merger resolves fields changed by two requests at once; nil without
+	// a Merge method on *T.
+	merger  func(mine, base, theirs *T) error
+	ctxKey  *ctxKey
+	stripes [64]sync.Mutex // queue Updates of one session in this process
+	seed    maphash.Seed
 }
 
-type ctxKey struct{}
+// ctxKey is the key a manager's requests carry their session under. It is
+// not zero-size: pointers to distinct zero-size values may be equal, and two
+// managers would then find each other's sessions.
+type ctxKey struct{ _ byte }
 
-// New returns a manager for sessions of type T kept in st. It fails with an
-// error wrapping ErrOptions when an option is invalid (a negative duration, a
-// cookie a browser would reject, a client-side store without a cipher). A nil
-// store is a programming error and panics.
-func New[T any](st store.Store, opts Options) (*Manager[T], error) {
-	if st == nil {
+// Merger is implemented by a payload type whose pointer has a Merge method.
+// When two requests change the same field of one session at once, the
+// manager calls Merge on this request's copy (mine) with the payload both
+// started from (base) and the one the other request saved (theirs); what
+// Merge leaves in mine for the fields both changed is saved. Merge must have
+// a pointer receiver, so that its changes cannot be dropped silently; [New]
+// refuses a T whose value has the method. An error from Merge makes the
+// commit fail with ErrConflict.
+type Merger[T any] interface {
+	Merge(base, theirs *T) error
+}
+
+// New returns a manager for sessions of type T kept in b, a [store.Store]
+// (server-side) or a [store.Carrier] (in the client, such as cookiestore).
+// It fails with an error wrapping ErrOptions when an option is invalid (a
+// negative duration, a cookie a browser would reject, a carrier without a
+// cipher, a T that cannot hold data). A nil backend is a programming error
+// and panics.
+func New[T any](b store.Backend, opts Options) (*Manager[T], error) {
+	if b == nil {
 		panic("session: New called with a nil store")
 	}
 	m := &Manager[T]{
-		store:    st,
 		codec:    opts.Codec,
 		cipher:   opts.Cipher,
 		lifetime: opts.Lifetime.Milliseconds(),
 		idle:     opts.IdleTimeout.Milliseconds(),
+		grace:    opts.RotationGrace.Milliseconds(),
+		updateIn: opts.UpdateTimeout,
+		strict:   opts.Strict,
 		cookie:   opts.Cookie,
 		now:      opts.Now,
 		ctxKey:   new(ctxKey),
+		seed:     maphash.MakeSeed(),
 	}
 	if m.codec == nil {
 		m.codec = codec.MsgPack
@@ -159,26 +175,58 @@ func New[T any](st store.Store, opts Options) (*Manager[T], error) {
 	if m.now == nil {
 		m.now = time.Now
 	}
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrOptions, fmt.Sprintf(format, args...))
+	}
 	switch {
 	case opts.Lifetime == 0:
 		m.lifetime = DefaultLifetime.Milliseconds()
 	case opts.Lifetime < time.Millisecond:
-		return nil, fmt.Errorf("%w: Lifetime %v is below one millisecond", ErrOptions, opts.Lifetime)
+		return nil, bad("Lifetime %v is below one millisecond", opts.Lifetime)
 	}
 	if opts.IdleTimeout < 0 || opts.IdleTimeout > 0 && opts.IdleTimeout < time.Millisecond {
-		return nil, fmt.Errorf("%w: IdleTimeout %v is negative or below one millisecond", ErrOptions, opts.IdleTimeout)
+		return nil, bad("IdleTimeout %v is negative or below one millisecond", opts.IdleTimeout)
+	}
+	switch {
+	case opts.RotationGrace == 0:
+		m.grace = DefaultRotationGrace.Milliseconds()
+	case opts.RotationGrace < time.Millisecond:
+		return nil, bad("RotationGrace %v is below one millisecond", opts.RotationGrace)
+	}
+	switch {
+	case opts.UpdateTimeout == 0:
+		m.updateIn = DefaultUpdateTimeout
+	case opts.UpdateTimeout < 0:
+		return nil, bad("UpdateTimeout %v is negative", opts.UpdateTimeout)
 	}
 	if err := m.cookie.check(); err != nil {
 		return nil, err
 	}
-	if c, ok := st.(store.Carrier); ok {
-		if m.cipher == nil {
-			return nil, fmt.Errorf("%w: a store that keeps sessions in the client needs a Cipher", ErrOptions)
-		}
-		m.carrier = c
-		m.ad = []byte("typedsession carried v1\x00" + m.cookie.Name)
+	if err := payloadType(reflect.TypeFor[T]()); err != nil {
+		return nil, err
 	}
-	m.replacer, _ = st.(store.Replacer)
+	if _, ok := any(*new(T)).(Merger[T]); ok {
+		return nil, bad("%v has a Merge method on its value: give it a pointer receiver, or its changes are lost", reflect.TypeFor[T]())
+	}
+	if mg, ok := any(new(T)).(Merger[T]); ok {
+		_ = mg
+		m.merger = func(mine, base, theirs *T) error { return any(mine).(Merger[T]).Merge(base, theirs) }
+	}
+	name := opts.Name
+	if name == "" {
+		name = m.cookie.Name
+	}
+	switch b := b.(type) {
+	case store.Carrier:
+		if m.cipher == nil {
+			return nil, bad("a store that keeps sessions in the client needs a Cipher")
+		}
+		m.kind = &carried[T]{m: m, c: b, ad: []byte("typedsession carried v1\x00" + name)}
+	case store.Store:
+		m.kind = &serverSide[T]{m: m, st: b}
+	default:
+		return nil, bad("%T is neither a store.Store nor a store.Carrier", b)
+	}
 	m.mapsInside = mayHoldMap(reflect.TypeFor[T](), map[reflect.Type]bool{})
 	zero, err := m.codec.Append(nil, new(T))
 	if err != nil {
@@ -186,6 +234,25 @@ func New[T any](st store.Store, opts Options) (*Manager[T], error) {
 	}
 	m.zero = zero
 	return m, nil
+}
+
+// payloadType refuses a payload type that could never carry data, whose
+// changes would vanish without a word.
+func payloadType(t reflect.Type) error {
+	switch t.Kind() {
+	case reflect.Func, reflect.Chan, reflect.UnsafePointer:
+		return fmt.Errorf("%w: a session payload of type %v cannot be encoded", ErrOptions, t)
+	case reflect.Struct:
+		for i := range t.NumField() {
+			if t.Field(i).IsExported() || t.Field(i).Anonymous {
+				return nil
+			}
+		}
+		if t.NumField() > 0 {
+			return fmt.Errorf("%w: the session payload %v has no exported fields, so nothing in it would be saved", ErrOptions, t)
+		}
+	}
+	return nil
 }
 
 // mayHoldMap reports whether a value of type t can contain a map.
@@ -209,76 +276,51 @@ func mayHoldMap(t reflect.Type, seen map[reflect.Type]bool) bool {
 	return false
 }
 
-// hasPrefixFold is strings.HasPrefix without regard to case, as browsers
-// match cookie name prefixes.
-func hasPrefixFold(s, prefix string) bool {
-	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
+// stripe returns the lock that Updates of the session under key queue on.
+func (m *Manager[T]) stripe(key string) *sync.Mutex {
+	return &m.stripes[maphash.String(m.seed, key)%uint64(len(m.stripes))]
 }
 
-func (c *Cookie) check() error {
-	if c.Path == "" {
-		c.Path = "/"
+func (m *Manager[T]) fresh(now int64) meta {
+	md := meta{created: now, absolute: now + m.lifetime}
+	if m.idle > 0 {
+		md.idle = now + m.idle
 	}
-	if c.Name == "" {
-		c.Name = FallbackCookieName
-		if !c.InsecureNoSecure && c.Path == "/" && c.Domain == "" {
-			c.Name = DefaultCookieName
-		}
-	}
-	if c.SameSite == 0 {
-		c.SameSite = http.SameSiteLaxMode
-	}
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("%w: cookie: %s", ErrOptions, fmt.Sprintf(format, args...))
-	}
-	probe := http.Cookie{Name: c.Name, Value: "x", Path: c.Path, Domain: c.Domain}
-	if err := probe.Valid(); err != nil {
-		return bad("%v", err)
-	}
-	if !strings.HasPrefix(c.Path, "/") {
-		return bad("Path %q does not start with /", c.Path)
-	}
-	secure := !c.InsecureNoSecure
-	switch {
-	case hasPrefixFold(c.Name, "__Host-") && (!secure || c.Path != "/" || c.Domain != ""):
-		return bad("a __Host- cookie needs Secure, Path=/ and no Domain")
-	case hasPrefixFold(c.Name, "__Secure-") && !secure:
-		return bad("a __Secure- cookie needs Secure")
-	case c.SameSite == http.SameSiteNoneMode && !secure:
-		return bad("SameSite=None needs Secure")
-	case c.SameSite < http.SameSiteDefaultMode || c.SameSite > http.SameSiteNoneMode:
-		return bad("unknown SameSite value %d", c.SameSite)
-	}
-	return nil
+	return md
 }
 
-// CookieName returns the name of the session cookie.
-func (m *Manager[T]) CookieName() string { return m.cookie.Name }
-
-// Cookie returns the cookie that carries res to the client: the new token, or
-// an expired cookie when res.Clear is set. Adapters call it with the result
-// of a commit whose Send or Clear is set.
-func (m *Manager[T]) Cookie(res Result) *http.Cookie {
-	c := &http.Cookie{
-		Name:     m.cookie.Name,
-		Value:    res.Token,
-		Path:     m.cookie.Path,
-		Domain:   m.cookie.Domain,
-		Secure:   !m.cookie.InsecureNoSecure,
-		HttpOnly: !m.cookie.InsecureScriptAccess,
-		SameSite: m.cookie.SameSite,
-	}
+func (m *Manager[T]) persistent(md meta) bool {
 	switch {
-	case res.Clear:
-		c.Value = ""
-		c.MaxAge = -1
-	case !res.Expires.IsZero():
-		c.Expires = res.Expires.UTC()
-		// In milliseconds, which cannot overflow as a Duration would.
-		ms := res.Expires.UnixMilli() - m.now().UnixMilli()
-		c.MaxAge = int(max(1, (ms+999)/1000))
+	case md.flags&flagRemember != 0:
+		return true
+	case md.flags&flagForget != 0:
+		return false
 	}
-	return c
+	return !m.cookie.BrowserSession
+}
+
+// live reports whether a session is within its deadlines at now. The
+// manager's present lifetime also caps it, so shortening Lifetime takes
+// effect on sessions already issued.
+func (m *Manager[T]) live(md meta, now int64) bool {
+	return now < md.absolute && now < md.created+m.lifetime && (md.idle == 0 || now < md.idle)
+}
+
+// refreshDue reports whether the idle deadline of md should move forward at
+// now although nothing else changed. Once it has reached the absolute
+// deadline it cannot move, and refreshing would only cost a write.
+func (m *Manager[T]) refreshDue(md meta, now int64) bool {
+	return m.idle > 0 && md.idle < md.absolute && now-(md.idle-m.idle) >= m.idle/4
+}
+
+// touched returns md with its idle deadline counted from now.
+func (m *Manager[T]) touched(md meta, now int64) meta {
+	if m.idle > 0 {
+		md.idle = min(now+m.idle, md.absolute)
+	} else {
+		md.idle = 0
+	}
+	return md
 }
 
 // bufPool holds scratch buffers for encoding records on commit.

@@ -17,4 +17,15 @@ type Codec interface {
 
 	// Unmarshal decodes data into v, which is a non-nil pointer.
 	Unmarshal(data []byte, v any) error
+
+	// Fields appends to dst the top-level fields of data, an encoded map or
+	// struct, in the order they appear; each Value aliases data. ok is false
+	// when data is not a map with string keys (a scalar or a list), which
+	// the session manager then merges as one unit.
+	Fields(dst []Field, data []byte) (fields []Field, ok bool)
+
+	// AppendFields appends to dst the encoding of a map holding fields, in
+	// order, such that Fields gives them back and Unmarshal reads the map as
+	// it would the struct or map the fields came from.
+	AppendFields(dst []byte, fields []Field) []byte
 }

@@ -18,3 +18,9 @@ func (jsonCodec) Append(dst []byte, v any) ([]byte, error) {
 
 // Unmarshal rejects anything after the one value a record holds.
 func (jsonCodec) Unmarshal(data []byte, v any) error { return json.Unmarshal(data, v) }
+
+func (jsonCodec) Fields(dst []Field, data []byte) ([]Field, bool) { return jsonFields(dst, data) }
+
+func (jsonCodec) AppendFields(dst []byte, fields []Field) []byte {
+	return appendJSONFields(dst, fields)
+}

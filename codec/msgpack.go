@@ -180,3 +180,9 @@ func length(b []byte, n int) (uint64, []byte, bool) {
 	}
 	return l, b[n:], true
 }
+
+func (msgpackCodec) Fields(dst []Field, data []byte) ([]Field, bool) { return msgpackFields(dst, data) }
+
+func (msgpackCodec) AppendFields(dst []byte, fields []Field) []byte {
+	return appendMsgpackFields(dst, fields)
+}

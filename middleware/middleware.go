@@ -55,15 +55,22 @@ type Options struct {
 var ErrAborted = errors.New("session: response replaced by the error handler")
 
 // DefaultErrorHandler returns the error handler used when Options has none:
-// it logs err (which never contains a token) and answers 500 with a generic
-// text.
+// it logs err (which never contains a token) and answers 409 Conflict with
+// a generic text when err is [session.ErrConflict] (another request of the
+// session changed it at the same time; the client may retry), and 500
+// otherwise.
 func DefaultErrorHandler(logger *slog.Logger) func(http.ResponseWriter, *http.Request, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
 	return func(w http.ResponseWriter, r *http.Request, err error) {
-		logger.ErrorContext(r.Context(), "session failed", "err", err, "method", r.Method, "path", r.URL.Path)
-		http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
+		code := http.StatusInternalServerError
+		level := slog.LevelError
+		if errors.Is(err, session.ErrConflict) {
+			code, level = http.StatusConflict, slog.LevelWarn
+		}
+		logger.Log(r.Context(), level, "session failed", "err", err, "method", r.Method, "path", r.URL.Path)
+		http.Error(w, http.StatusText(code), code)
 	}
 }
 

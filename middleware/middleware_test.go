@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -92,8 +93,43 @@ type sess struct{ N int }
 
 type failingStore struct{ store.Store }
 
-func (failingStore) Save(context.Context, string, []byte, time.Time) error {
+func (failingStore) Write(context.Context, []store.Op) error {
 	return errors.New("disk full")
+}
+
+// tally is a memstore that counts the records it holds.
+type tally struct {
+	*memstore.Store
+	mu   sync.Mutex
+	live map[string]bool
+}
+
+func newTally() *tally {
+	return &tally{Store: memstore.New(memstore.Options{SweepInterval: -1}), live: map[string]bool{}}
+}
+
+func (s *tally) Write(ctx context.Context, ops []store.Op) error {
+	err := s.Store.Write(ctx, ops)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, op := range ops {
+		if op.Applied {
+			s.live[op.Key] = len(op.New) > 0
+		}
+	}
+	return err
+}
+
+func (s *tally) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, ok := range s.live {
+		if ok {
+			n++
+		}
+	}
+	return n
 }
 
 func newManager(t *testing.T, st store.Store) *session.Manager[sess] {
@@ -207,7 +243,7 @@ func (h *hijackable) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 }
 
 func TestHijackCommitsFirst(t *testing.T) {
-	st := memstore.New(memstore.Options{SweepInterval: -1})
+	st := newTally()
 	m := newManager(t, st)
 	h := New(m, Options{})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		m.Get(r).N = 5
@@ -242,7 +278,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // TestPanicCommitsNothing: a handler that panics before answering leaves the
 // session as it was; the panic goes on to whoever recovers it.
 func TestPanicCommitsNothing(t *testing.T) {
-	st := memstore.New(memstore.Options{SweepInterval: -1})
+	st := newTally()
 	m := newManager(t, st)
 	h := New(m, Options{})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		m.Get(r).N = 42

@@ -4,14 +4,23 @@
 //	    [-valkey ADDR] [-codec msgpack|json] [-idle 30m] [-lifetime 24h] [-insecure]
 //
 // Keys come from SESSION_KEYS, comma-separated hex 32-byte keys, the first of
-// which seals; without it a random key is made for this run.
+// which seals; without it a random key is made for this run, except with
+// -store valkey, where several instances share the store and the demo
+// refuses to start without it.
 //
 // Routes, all answering JSON:
 //
-//	GET  /        increments the session's counter: {"counter": n}
-//	GET  /whoami  reads only: {"user": name, "counter": n}
+//	GET  /        increments the session's counter, losing no concurrent
+//	              increment (Manager.Update): {"counter": n}
+//	GET  /whoami  reads only: {"user": name, "counter": n, "note": text}
 //	POST /login   form field user; regenerates the token: {"user": name}
 //	POST /logout  destroys the session: {"user": ""}
+//	GET  /slow?ms=N[&read=1]  loads the session, waits N ms (0..2000), then
+//	              increments the counter through plain Get: {"counter": n};
+//	              with read=1 it changes nothing and answers as /whoami
+//	POST /note    form field text; sets the note: {"note": text}
+//
+// A change that conflicts with a concurrent request's answers 409.
 package main
 
 import (
@@ -25,6 +34,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -43,6 +53,7 @@ import (
 type Sess struct {
 	User    string `json:"user" msgpack:"user"`
 	Counter int64  `json:"counter" msgpack:"counter"`
+	Note    string `json:"note" msgpack:"note"`
 }
 
 type config struct {
@@ -101,7 +112,10 @@ func run(ctx context.Context, cfg config, logger *slog.Logger, ready chan<- stri
 	shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(shut); err != nil {
-		return err
+		// Connections still busy (or opened and never used, as browsers
+		// open them speculatively) after the grace period: cut them.
+		logger.Warn("closing connections still open after 5s", "err", err)
+		srv.Close()
 	}
 	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
 		return err
@@ -112,7 +126,7 @@ func run(ctx context.Context, cfg config, logger *slog.Logger, ready chan<- stri
 
 // build assembles the demo's handler from its flags.
 func build(cfg config, logger *slog.Logger) (http.Handler, func(), error) {
-	ring, err := keys(logger)
+	ring, err := keys(logger, cfg.store == "valkey")
 	if err != nil {
 		return nil, nil, err
 	}
@@ -143,7 +157,7 @@ func build(cfg config, logger *slog.Logger) (http.Handler, func(), error) {
 	return middleware.New(mgr, middleware.Options{Logger: logger})(routes(mgr)), closeStore, nil
 }
 
-func keys(logger *slog.Logger) (*cipher.Ring, error) {
+func keys(logger *slog.Logger, shared bool) (*cipher.Ring, error) {
 	if s := os.Getenv("SESSION_KEYS"); s != "" {
 		r, err := cipher.ParseKeys(s)
 		if err != nil {
@@ -151,11 +165,16 @@ func keys(logger *slog.Logger) (*cipher.Ring, error) {
 		}
 		return r, nil
 	}
+	if shared {
+		// A random key here would make every other instance's records
+		// unreadable to this one, and this one's to them.
+		return nil, errors.New("-store valkey needs SESSION_KEYS (comma-separated hex 32-byte keys, e.g. from `openssl rand -hex 32`), the same on every instance sharing the store")
+	}
 	logger.Warn("SESSION_KEYS is unset: using a random key, so sessions end when the demo stops")
 	return cipher.NewRing(cipher.NewKey())
 }
 
-func openStore(cfg config) (store.Store, func(), error) {
+func openStore(cfg config) (store.Backend, func(), error) {
 	switch cfg.store {
 	case "memory":
 		s := memstore.New(memstore.Options{})
@@ -177,13 +196,41 @@ func openStore(cfg config) (store.Store, func(), error) {
 func routes(mgr *session.Manager[Sess]) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		s := mgr.Get(r)
-		s.Counter++
-		reply(w, http.StatusOK, map[string]any{"counter": s.Counter})
+		err := mgr.Update(r, func(s *Sess) error {
+			s.Counter++
+			return nil
+		})
+		if !answered(w, err) {
+			reply(w, http.StatusOK, map[string]any{"counter": mgr.Get(r).Counter})
+		}
 	})
 	mux.HandleFunc("GET /whoami", func(w http.ResponseWriter, r *http.Request) {
 		s := mgr.Get(r)
-		reply(w, http.StatusOK, map[string]any{"user": s.User, "counter": s.Counter})
+		reply(w, http.StatusOK, map[string]any{"user": s.User, "counter": s.Counter, "note": s.Note})
+	})
+	mux.HandleFunc("GET /slow", func(w http.ResponseWriter, r *http.Request) {
+		ms, err := strconv.Atoi(r.FormValue("ms"))
+		if err != nil || ms < 0 || ms > 2000 {
+			reply(w, http.StatusBadRequest, map[string]any{"error": "ms must be an integer from 0 to 2000"})
+			return
+		}
+		s := mgr.Get(r)
+		select {
+		case <-time.After(time.Duration(ms) * time.Millisecond):
+		case <-r.Context().Done():
+			return
+		}
+		if r.FormValue("read") == "1" {
+			reply(w, http.StatusOK, map[string]any{"user": s.User, "counter": s.Counter, "note": s.Note})
+			return
+		}
+		s.Counter++ // plain Get: merged at commit, or a 409 if another request changed the counter
+		reply(w, http.StatusOK, map[string]any{"counter": s.Counter})
+	})
+	mux.HandleFunc("POST /note", func(w http.ResponseWriter, r *http.Request) {
+		text := r.FormValue("text")
+		mgr.Get(r).Note = text
+		reply(w, http.StatusOK, map[string]any{"note": text})
 	})
 	mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
 		user := r.FormValue("user")
@@ -202,6 +249,21 @@ func routes(mgr *session.Manager[Sess]) http.Handler {
 		reply(w, http.StatusOK, map[string]any{"user": ""})
 	})
 	return mux
+}
+
+// answered answers a failed Update and reports whether it did. A load
+// failure is left to the middleware's error handler, which answers it.
+func answered(w http.ResponseWriter, err error) bool {
+	switch {
+	case err == nil:
+		return false
+	case errors.Is(err, session.ErrConflict):
+		reply(w, http.StatusConflict, map[string]any{"error": "the session changed concurrently; try again"})
+	case errors.Is(err, session.ErrStore):
+	default:
+		reply(w, http.StatusInternalServerError, map[string]any{"error": "session failed"})
+	}
+	return true
 }
 
 func reply(w http.ResponseWriter, code int, v any) {

@@ -34,6 +34,9 @@ func startDemo(t *testing.T, cfg config) string {
 	if cfg.lifetime == 0 {
 		cfg.lifetime = 24 * time.Hour
 	}
+	if cfg.store == "valkey" {
+		t.Setenv("SESSION_KEYS", strings.Repeat("3c", 32))
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
@@ -96,12 +99,13 @@ func TestDemoContract(t *testing.T) {
 			base := startDemo(t, cfg)
 			jar, _ := cookiejar.New(nil)
 			d := demoClient{t, base, &http.Client{Jar: jar}}
+			defer d.c.CloseIdleConnections()
 
 			code, body, h := d.call("GET", "/whoami", nil)
 			if code != 200 || h.Get("Set-Cookie") != "" {
 				t.Fatalf("first whoami: %d, Set-Cookie %q", code, h.Get("Set-Cookie"))
 			}
-			if diff := cmp.Diff(map[string]any{"user": "", "counter": 0.0}, body); diff != "" {
+			if diff := cmp.Diff(map[string]any{"user": "", "counter": 0.0, "note": ""}, body); diff != "" {
 				t.Fatalf("whoami (-want +got):\n%s", diff)
 			}
 			for want := 1.0; want <= 2; want++ {
@@ -118,13 +122,46 @@ func TestDemoContract(t *testing.T) {
 			if _, body, _ := d.call("POST", "/login", url.Values{"user": {"ann"}}); !cmp.Equal(body, map[string]any{"user": "ann"}) {
 				t.Fatalf("login = %v", body)
 			}
-			if _, body, _ := d.call("GET", "/whoami", nil); !cmp.Equal(body, map[string]any{"user": "ann", "counter": 2.0}) {
+			if _, body, _ := d.call("GET", "/whoami", nil); !cmp.Equal(body, map[string]any{"user": "ann", "counter": 2.0, "note": ""}) {
 				t.Fatalf("whoami after login = %v", body)
+			}
+			if _, body, _ := d.call("POST", "/note", url.Values{"text": {"hi"}}); !cmp.Equal(body, map[string]any{"note": "hi"}) {
+				t.Fatalf("note = %v", body)
+			}
+			if _, body, _ := d.call("GET", "/slow?ms=0&read=1", nil); !cmp.Equal(body, map[string]any{"user": "ann", "counter": 2.0, "note": "hi"}) {
+				t.Fatalf("slow read = %v", body)
+			}
+			if _, body, _ := d.call("GET", "/slow?ms=1", nil); !cmp.Equal(body, map[string]any{"counter": 3.0}) {
+				t.Fatalf("slow = %v", body)
+			}
+			for _, ms := range []string{"-1", "2001", "x", ""} {
+				if code, _, _ := d.call("GET", "/slow?ms="+ms, nil); code != http.StatusBadRequest {
+					t.Fatalf("slow?ms=%s: %d, want 400", ms, code)
+				}
+			}
+			if cfg.store != "cookie" {
+				// Concurrent increments of one session all count.
+				const n = 64
+				done := make(chan int, n)
+				for range n {
+					go func() {
+						code, _, _ := d.call("GET", "/", nil)
+						done <- code
+					}()
+				}
+				for range n {
+					if code := <-done; code != 200 {
+						t.Errorf("a concurrent increment answered %d", code)
+					}
+				}
+				if _, body, _ := d.call("GET", "/whoami", nil); body["counter"] != 3.0+n {
+					t.Fatalf("after %d concurrent increments: %v", n, body)
+				}
 			}
 			if _, body, _ := d.call("POST", "/logout", nil); !cmp.Equal(body, map[string]any{"user": ""}) {
 				t.Fatalf("logout = %v", body)
 			}
-			if _, body, _ := d.call("GET", "/whoami", nil); !cmp.Equal(body, map[string]any{"user": "", "counter": 0.0}) {
+			if _, body, _ := d.call("GET", "/whoami", nil); !cmp.Equal(body, map[string]any{"user": "", "counter": 0.0, "note": ""}) {
 				t.Fatalf("whoami after logout = %v", body)
 			}
 		})
@@ -133,12 +170,12 @@ func TestDemoContract(t *testing.T) {
 
 func TestDemoKeys(t *testing.T) {
 	t.Setenv("SESSION_KEYS", strings.Repeat("ab", 32)+","+strings.Repeat("cd", 32))
-	if _, err := keys(slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
+	if _, err := keys(slog.New(slog.NewTextHandler(io.Discard, nil)), false); err != nil {
 		t.Fatalf("two valid keys: %v", err)
 	}
 	for _, bad := range []string{"zz", strings.Repeat("00", 32), strings.Repeat("ab", 16)} {
 		t.Setenv("SESSION_KEYS", bad)
-		_, err := keys(slog.New(slog.NewTextHandler(io.Discard, nil)))
+		_, err := keys(slog.New(slog.NewTextHandler(io.Discard, nil)), false)
 		if err == nil {
 			t.Errorf("SESSION_KEYS=%q accepted", bad)
 		} else if strings.Contains(err.Error(), bad) {
@@ -146,6 +183,17 @@ func TestDemoKeys(t *testing.T) {
 		}
 	}
 	os.Unsetenv("SESSION_KEYS")
+	if _, err := keys(slog.New(slog.NewTextHandler(io.Discard, nil)), false); err != nil {
+		t.Fatalf("no SESSION_KEYS on a private store: %v, want a random key", err)
+	}
+	_, err := keys(slog.New(slog.NewTextHandler(io.Discard, nil)), true)
+	if err == nil || !strings.Contains(err.Error(), "SESSION_KEYS") {
+		t.Fatalf("no SESSION_KEYS with -store valkey: %v, want a refusal naming SESSION_KEYS", err)
+	}
+	cfg := config{store: "valkey", valkey: "127.0.0.1:1", codec: "msgpack", lifetime: time.Hour}
+	if err := run(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), nil); err == nil || !strings.Contains(err.Error(), "SESSION_KEYS") {
+		t.Fatalf("run -store valkey without SESSION_KEYS: %v", err)
+	}
 }
 
 func TestDemoBadFlags(t *testing.T) {

@@ -11,10 +11,27 @@
 //	mgr, err := session.New[Sess](cookiestore.New(cookiestore.Options{}), session.Options{Cipher: ring})
 //
 // The same manager and middleware work as with every other store: Get,
-// Regenerate, Destroy, RememberMe and the idle and absolute deadlines behave
-// alike, except that Destroy and Regenerate cannot invalidate a copy of the
-// old cookie (see Revocation). The manager turns records into cookie values with [Store.Wrap] and
-// back with [Store.Unwrap]; it never calls Load, Save or Delete.
+// Update, Regenerate, Destroy, RememberMe and the idle and absolute
+// deadlines behave alike, except that Destroy and Regenerate cannot
+// invalidate a copy of the old cookie (see Revocation), and concurrent
+// requests cannot be compared (see Concurrent requests). The manager turns
+// records into cookie values with [Store.Wrap] and back with [Store.Load].
+//
+// # Concurrent requests
+//
+// A server-side store saves every change as a compare-and-set against the
+// record the request loaded, so two requests of one session that change it
+// at once are merged or one of them is refused with a visible 409. A cookie
+// session cannot do that: the client holds the only copy, and each response
+// that changes the session sets the whole cookie, so when two requests
+// change it at once the response the browser receives last wins and the
+// other change is lost. session.Manager.Update cannot help either: it has
+// nothing to compare against. What to do about it: keep what changes often
+// and must not be lost (a cart, counters) in a server-side store, and keep
+// the cookie session for what changes at login and logout; make the
+// requests that change the session one at a time in the client (a form post,
+// not parallel fetches); and, to revoke sessions, keep a per-user generation
+// number on the server as described under Revocation.
 //
 // # When to choose it
 //
@@ -89,7 +106,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/typedsession/session/store"
 )
@@ -118,7 +134,7 @@ type Options struct {
 	MaxSize int
 }
 
-// Store carries session records in cookies: it implements [store.Carrier].
+// Store carries session records in cookies: it is a [store.Carrier].
 // It holds no state beyond its options and is safe for concurrent use.
 type Store struct {
 	maxSize int
@@ -162,61 +178,34 @@ func (s *Store) Wrap(name string, record []byte) (string, error) {
 	return encoding.EncodeToString(record), nil
 }
 
-// Unwrap returns the record a cookie value carries, in a new slice the
-// caller owns, or ok == false when value is not one [Store.Wrap] could have
+// Load returns the record a cookie value carries, in a new slice the caller
+// owns, or found == false when value is not one [Store.Wrap] could have
 // produced: empty, longer than MaxSize, outside the base64url alphabet
 // (padding, CR, LF, '.', '/' and all else), or not a canonical encoding.
-// The checks come before decoding, so Unwrap allocates at most
-// 3/4 × MaxSize bytes whatever it is given, and it never panics.
+// The checks come before decoding, so Load allocates at most
+// 3/4 × MaxSize bytes whatever it is given, and it never panics or fails.
 //
-// Unwrap only decodes. Whether the record is authentic (sealed by a key of
-// the ring, for this cookie name) and live is for the manager to check.
-func (s *Store) Unwrap(value string) (record []byte, ok bool) {
+// Load only decodes. Whether the record is authentic (sealed by a key of
+// the ring, for this manager) and live is for the manager to check.
+func (s *Store) Load(_ context.Context, value string) (record []byte, found bool, err error) {
 	if len(value) == 0 || len(value) > s.maxSize || len(value)%4 == 1 {
-		return nil, false
+		return nil, false, nil
 	}
 	for i := 0; i < len(value); i++ {
 		if !inAlphabet(value[i]) {
-			return nil, false
+			return nil, false, nil
 		}
 	}
 	rec := make([]byte, encoding.DecodedLen(len(value)))
 	n, err := encoding.Decode(rec, []byte(value))
 	if err != nil {
-		return nil, false
+		return nil, false, nil
 	}
-	return rec[:n], true
+	return rec[:n], true, nil
 }
 
 // inAlphabet reports whether c is one of the 64 characters of base64url.
 // The decoder alone would not do: it skips CR and LF.
 func inAlphabet(c byte) bool {
 	return 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_'
-}
-
-// Load exists to satisfy [store.Store]; the manager never calls it on a
-// Carrier. The server keeps no records, so Load always reports none:
-// nil, false, nil.
-func (s *Store) Load(ctx context.Context, key string) ([]byte, bool, error) {
-	return nil, false, nil
-}
-
-// ErrServerSide is returned by [Store.Save]: a cookie store keeps nothing on
-// the server. It wraps errors.ErrUnsupported.
-var ErrServerSide = fmt.Errorf("cookiestore: records travel in the cookie and cannot be saved on the server; use the store through session.New: %w", errors.ErrUnsupported)
-
-// Save exists to satisfy [store.Store]; the manager never calls it on a
-// Carrier. It keeps nothing and returns [ErrServerSide], so that code which
-// uses the store directly learns at once that its record was not kept,
-// instead of losing it silently.
-func (s *Store) Save(ctx context.Context, key string, record []byte, expiry time.Time) error {
-	return ErrServerSide
-}
-
-// Delete exists to satisfy [store.Store]; the manager never calls it on a
-// Carrier. There is nothing on the server to delete, so it returns nil, as
-// deleting a missing key does on every store. Ending a cookie session is the
-// manager's Destroy, which expires the cookie.
-func (s *Store) Delete(ctx context.Context, key string) error {
-	return nil
 }

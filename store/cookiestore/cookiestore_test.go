@@ -8,19 +8,25 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/typedsession/session/store"
 	"github.com/typedsession/session/store/cookiestore"
 )
 
-// storetest.Run does not apply to this store: the suite checks that a record
-// saved under a key can be loaded back, overwritten, expired and deleted on
-// the server, and a cookie store keeps no server state at all (Save refuses,
-// Load finds nothing). What the manager relies on instead is the
-// store.Carrier half of the contract, which TestCarrier* and FuzzUnwrap check
-// here, and the behaviour through session.Manager and the middleware, which
-// session_test.go checks.
+// storetest.Run does not apply to this store: the suite checks records kept
+// on the server under keys, and a cookie store keeps none. What the manager
+// relies on instead is the store.Carrier contract, which TestCarrier* and
+// FuzzUnwrap check here, and the behaviour through session.Manager and the
+// middleware, which session_test.go checks.
+
+// unwrap is Load without the context and the never-set error.
+func unwrap(s *cookiestore.Store, tok string) ([]byte, bool) {
+	rec, ok, err := s.Load(context.Background(), tok)
+	if err != nil {
+		panic(err)
+	}
+	return rec, ok
+}
 
 func TestNewMaxSize(t *testing.T) {
 	for _, tc := range []struct{ in, want int }{
@@ -52,13 +58,13 @@ func TestCarrierRoundTrip(t *testing.T) {
 		if want := base64.RawURLEncoding.EncodeToString(rec); tok != want {
 			t.Fatalf("Wrap(%d bytes) = %q, want unpadded base64url %q", n, tok, want)
 		}
-		got, ok := s.Unwrap(tok)
+		got, ok := unwrap(s, tok)
 		if !ok || !bytes.Equal(got, rec) {
 			t.Fatalf("Unwrap(Wrap(%d bytes)) = %x, %v; want %x, true", n, got, ok, rec)
 		}
 		// The caller owns the result: changing it changes nothing else.
 		got[0] ^= 0xff
-		again, _ := s.Unwrap(tok)
+		again, _ := unwrap(s, tok)
 		if !bytes.Equal(again, rec) {
 			t.Fatal("Unwrap returned memory shared between calls")
 		}
@@ -110,7 +116,7 @@ func TestCarrierWrapLimit(t *testing.T) {
 		if got := len(tc.name) + len(last); got != want {
 			t.Errorf("%s/%d: largest cookie is %d bytes, want %d", tc.name, limit, got, want)
 		}
-		if _, ok := s.Unwrap(last); !ok {
+		if _, ok := unwrap(s, last); !ok {
 			t.Errorf("%s/%d: the largest cookie Wrap produced does not Unwrap", tc.name, limit)
 		}
 	}
@@ -160,7 +166,7 @@ func TestCarrierUnwrapRejects(t *testing.T) {
 		{"10 kB", strings.Repeat("A", 10_000)},
 		{"1 MB", strings.Repeat("_", 1<<20)},
 	} {
-		rec, ok := s.Unwrap(tc.tok)
+		rec, ok := unwrap(s, tc.tok)
 		if ok || rec != nil {
 			t.Errorf("Unwrap(%s) = %x, %v; want nil, false", tc.name, rec, ok)
 		}
@@ -169,33 +175,18 @@ func TestCarrierUnwrapRejects(t *testing.T) {
 	// The edges that are accepted: a token of the largest allowed length,
 	// and the shortest ones.
 	for _, tok := range []string{strings.Repeat("A", cookiestore.MaxCookieSize), "AA", "AAA", "AAAA", "-_-_"} {
-		if _, ok := s.Unwrap(tok); !ok {
+		if _, ok := unwrap(s, tok); !ok {
 			t.Errorf("Unwrap(%.20q… %d chars) = false, want true", tok, len(tok))
 		}
 	}
 
 	// A lower MaxSize bounds Unwrap too.
 	small := cookiestore.New(cookiestore.Options{MaxSize: 64})
-	if _, ok := small.Unwrap(strings.Repeat("A", 68)); ok {
+	if _, ok := unwrap(small, strings.Repeat("A", 68)); ok {
 		t.Error("Unwrap accepted a token longer than MaxSize")
 	}
-	if _, ok := small.Unwrap(strings.Repeat("A", 64)); !ok {
+	if _, ok := unwrap(small, strings.Repeat("A", 64)); !ok {
 		t.Error("Unwrap rejected a token of exactly MaxSize")
-	}
-}
-
-func TestUnusedStoreMethods(t *testing.T) {
-	s := cookiestore.New(cookiestore.Options{})
-	ctx := context.Background()
-	if err := s.Save(ctx, "k", []byte("record"), time.Now().Add(time.Hour)); !errors.Is(err, cookiestore.ErrServerSide) || !errors.Is(err, errors.ErrUnsupported) {
-		t.Fatalf("Save = %v, want ErrServerSide wrapping errors.ErrUnsupported", err)
-	}
-	rec, found, err := s.Load(ctx, "k")
-	if rec != nil || found || err != nil {
-		t.Fatalf("Load = %q, %v, %v; want nil, false, nil", rec, found, err)
-	}
-	if err := s.Delete(ctx, "k"); err != nil {
-		t.Fatalf("Delete = %v, want nil", err)
 	}
 }
 
@@ -217,7 +208,7 @@ func FuzzUnwrap(f *testing.F) {
 		for _, st := range []*cookiestore.Store{s, small} {
 			// in as a token: Unwrap never panics, allocates within bounds,
 			// and accepts only the one spelling Wrap gives.
-			rec, ok := st.Unwrap(in)
+			rec, ok := unwrap(st, in)
 			if ok {
 				if len(in) > st.MaxSize() || len(rec) > st.MaxSize()*3/4 {
 					t.Fatalf("Unwrap accepted %d chars into %d bytes with MaxSize %d", len(in), len(rec), st.MaxSize())
@@ -240,7 +231,7 @@ func FuzzUnwrap(f *testing.F) {
 			if len("session")+len(tok) > st.MaxSize() {
 				t.Fatalf("Wrap made a %d-byte cookie, limit %d", len("session")+len(tok), st.MaxSize())
 			}
-			back, ok := st.Unwrap(tok)
+			back, ok := unwrap(st, tok)
 			if !ok || !bytes.Equal(back, []byte(in)) {
 				t.Fatalf("Unwrap(Wrap(%q)) = %q, %v", in, back, ok)
 			}

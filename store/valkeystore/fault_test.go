@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net"
 	"os/exec"
 	"strconv"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/valkey-io/valkey-go"
 
+	"github.com/typedsession/session/store"
 	"github.com/typedsession/session/store/valkeystore"
 )
 
@@ -157,9 +159,8 @@ func ping(addr string) bool {
 	return err == nil && strings.HasPrefix(line, "+PONG")
 }
 
-// slack is how late past its deadline a failing call may return: scheduling
-// noise on a loaded machine, not valkey-go's second-long wait to give up a
-// silent connection, which the store does not make callers sit through.
+// slack is how late past its bound a failing call may return: scheduling
+// noise on a loaded machine.
 const slack = 500 * time.Millisecond
 
 // Names that must never show up in an error message.
@@ -175,10 +176,35 @@ func checkErrorText(t *testing.T, op string, err error) {
 	}
 }
 
-// TestServerDownAndBack kills the server: every operation then fails within
-// its context's bound without panicking. A new server on the same port is
-// then used by the same client, with nothing rebuilt, and the client-side
-// cache does not serve records the old server held.
+// faultOps are the calls each fault test makes, one of each kind.
+func faultOps(s *valkeystore.Store) []struct {
+	name string
+	do   func(context.Context) error
+} {
+	write := func(op store.Op) func(context.Context) error {
+		return func(ctx context.Context) error { return s.Write(ctx, []store.Op{op}) }
+	}
+	return []struct {
+		name string
+		do   func(context.Context) error
+	}{
+		{"Load", func(ctx context.Context) error { _, _, err := s.Load(ctx, faultKey); return err }},
+		{"create", write(store.Op{Key: faultKey + "-new", New: []byte(faultRecord), Expiry: later()})},
+		{"replace", write(store.Op{Key: faultKey, Old: []byte(faultRecord), New: []byte(faultRecord + "2"), Expiry: later()})},
+		{"delete", write(store.Op{Key: faultKey, Old: []byte(faultRecord)})},
+		{"rotation", func(ctx context.Context) error {
+			return s.Write(ctx, []store.Op{
+				{Key: faultKey + "-next", New: []byte(faultRecord), Expiry: later()},
+				{Key: faultKey, Old: []byte(faultRecord)},
+			})
+		}},
+	}
+}
+
+// TestServerDownAndBack kills the server: every call then fails within its
+// context's bound without panicking. A new server on the same port is then
+// used by the same client, with nothing rebuilt, and the client-side cache
+// does not serve records the old server held.
 func TestServerDownAndBack(t *testing.T) {
 	srv := startServer(t)
 	client := newClient(t, []string{srv.addr()})
@@ -186,9 +212,7 @@ func TestServerDownAndBack(t *testing.T) {
 	cached := valkeystore.New(client, valkeystore.Options{CacheTTL: time.Minute})
 	ctx := context.Background()
 
-	if err := plain.Save(ctx, faultKey, []byte(faultRecord), later()); err != nil {
-		t.Fatal(err)
-	}
+	create(t, plain, faultKey, []byte(faultRecord), later())
 	cached.LoadHit(ctx, faultKey)
 	if rec, _, hit, err := cached.LoadHit(ctx, faultKey); err != nil || string(rec) != faultRecord || !hit {
 		t.Fatalf("cached Load = %q, hit %v, %v; want a cache hit", rec, hit, err)
@@ -197,16 +221,7 @@ func TestServerDownAndBack(t *testing.T) {
 	srv.kill()
 
 	const bound = 500 * time.Millisecond
-	ops := []struct {
-		name string
-		do   func(context.Context) error
-	}{
-		{"Load", func(ctx context.Context) error { _, _, err := plain.Load(ctx, faultKey); return err }},
-		{"Save", func(ctx context.Context) error { return plain.Save(ctx, faultKey, []byte(faultRecord), later()) }},
-		{"Touch", func(ctx context.Context) error { return plain.Touch(ctx, faultKey, later()) }},
-		{"Delete", func(ctx context.Context) error { return plain.Delete(ctx, faultKey) }},
-	}
-	for _, op := range ops {
+	for _, op := range faultOps(plain) {
 		cctx, cancel := context.WithTimeout(ctx, bound)
 		start := time.Now()
 		err := op.do(cctx)
@@ -235,12 +250,9 @@ func TestServerDownAndBack(t *testing.T) {
 	if rec, found, err := cached.Load(ctx, faultKey); err != nil || found {
 		t.Fatalf("cached Load after the restart = %q, %v, %v; want not found (the server is new)", rec, found, err)
 	}
-	if err := plain.Save(ctx, faultKey, []byte("again"), later()); err != nil {
-		t.Fatalf("Save after the restart: %v", err)
-	}
-	if rec, found, err := plain.Load(ctx, faultKey); err != nil || !found || string(rec) != "again" {
-		t.Fatalf("Load after the restart = %q, %v, %v", rec, found, err)
-	}
+	// The new server has not seen the script either.
+	create(t, plain, faultKey, []byte("again"), later())
+	mustLoad(t, plain, faultKey, "again")
 }
 
 // TestServerHangs stops the server process (SIGSTOP), so it accepts bytes and
@@ -253,35 +265,16 @@ func TestServerHangs(t *testing.T) {
 	const timeout = 200 * time.Millisecond
 	s := valkeystore.New(client, valkeystore.Options{Timeout: timeout})
 	ctx := context.Background()
-	if err := s.Save(ctx, faultKey, []byte(faultRecord), later()); err != nil {
-		t.Fatal(err)
-	}
+	create(t, s, faultKey, []byte(faultRecord), later())
 
 	srv.signal(syscall.SIGSTOP)
-	check := func(name string, ctx context.Context, want time.Duration, do func(context.Context) error) {
-		t.Helper()
-		start := time.Now()
-		err := do(ctx)
-		took := time.Since(start)
-		if !errors.Is(err, context.DeadlineExceeded) {
-			t.Errorf("%s on a hung server: %v; want context.DeadlineExceeded", name, err)
-		} else {
-			checkErrorText(t, name, err)
-		}
-		if took > want+slack {
-			t.Errorf("%s on a hung server took %v; want about %v", name, took, want)
-		}
+	for _, op := range faultOps(s) {
+		checkDeadline(t, op.name, ctx, timeout, op.do)
 	}
-	load := func(ctx context.Context) error { _, _, err := s.Load(ctx, faultKey); return err }
-	check("Load", ctx, timeout, load)
-	check("Save", ctx, timeout, func(ctx context.Context) error {
-		return s.Save(ctx, faultKey, []byte(faultRecord), later())
-	})
-	check("Touch", ctx, timeout, func(ctx context.Context) error { return s.Touch(ctx, faultKey, later()) })
-	check("Delete", ctx, timeout, func(ctx context.Context) error { return s.Delete(ctx, faultKey) })
 	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 	defer cancel()
-	check("Load with a shorter caller deadline", short, 50*time.Millisecond, load)
+	load := func(ctx context.Context) error { _, _, err := s.Load(ctx, faultKey); return err }
+	checkDeadline(t, "Load with a shorter caller deadline", short, 50*time.Millisecond, load)
 
 	srv.signal(syscall.SIGCONT)
 	poll(t, 5*time.Second, "the client never recovered from the hung server", func() bool {
@@ -289,8 +282,160 @@ func TestServerHangs(t *testing.T) {
 	})
 }
 
+// checkDeadline runs do and checks that it fails with
+// context.DeadlineExceeded within about want.
+func checkDeadline(t *testing.T, name string, ctx context.Context, want time.Duration, do func(context.Context) error) {
+	t.Helper()
+	if err := checkFails(t, name, ctx, want, do); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("%s on a silent server: %v; want context.DeadlineExceeded", name, err)
+	}
+}
+
+// checkFails runs do and checks that it fails within about want, with an
+// error that names neither key nor record, and returns the error.
+func checkFails(t *testing.T, name string, ctx context.Context, want time.Duration, do func(context.Context) error) error {
+	t.Helper()
+	start := time.Now()
+	err := do(ctx)
+	took := time.Since(start)
+	if err == nil {
+		t.Errorf("%s on a silent server: no error", name)
+	} else {
+		checkErrorText(t, name, err)
+	}
+	if took > want+slack {
+		t.Errorf("%s on a silent server took %v; want about %v", name, took, want)
+	}
+	t.Logf("%s: %v after %v", name, err, took.Round(time.Millisecond))
+	return err
+}
+
+// silentProxy passes connections through to a server until it is told to
+// go silent: then it drops them, and accepts new ones without ever
+// answering, like a server that hangs between accepting a connection and
+// its handshake.
+type silentProxy struct {
+	t      *testing.T
+	l      net.Listener
+	target string
+
+	mu     sync.Mutex
+	silent bool
+	conns  []net.Conn
+	wg     sync.WaitGroup
+}
+
+func startProxy(t *testing.T, target string) *silentProxy {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &silentProxy{t: t, l: l, target: target}
+	p.wg.Go(p.serve)
+	t.Cleanup(func() {
+		l.Close()
+		p.setSilent(false) // closes every connection
+		p.wg.Wait()
+	})
+	return p
+}
+
+func (p *silentProxy) addr() string { return p.l.Addr().String() }
+
+func (p *silentProxy) serve() {
+	for {
+		c, err := p.l.Accept()
+		if err != nil {
+			return
+		}
+		p.mu.Lock()
+		silent := p.silent
+		p.conns = append(p.conns, c)
+		p.mu.Unlock()
+		if silent {
+			p.wg.Go(func() { io.Copy(io.Discard, c) })
+			continue
+		}
+		up, err := net.Dial("tcp", p.target)
+		if err != nil {
+			c.Close()
+			continue
+		}
+		p.mu.Lock()
+		p.conns = append(p.conns, up)
+		p.mu.Unlock()
+		p.wg.Go(func() { io.Copy(up, c); up.Close() })
+		p.wg.Go(func() { io.Copy(c, up); c.Close() })
+	}
+}
+
+// setSilent drops every connection and sets how new ones are served.
+func (p *silentProxy) setSilent(silent bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.silent = silent
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}
+
+// releaseDelay is how long valkey-go may take, past a call's deadline, to
+// give up a new connection whose handshake timed out: pipe.Close waits up to
+// a second for the connection's queue to drain (see the package
+// documentation).
+const releaseDelay = time.Second
+
+// TestServerSilent: the server accepts connections and never answers (the
+// connection the client had is gone, so it must open a new one). Each call,
+// concurrent ones too, fails within the bound the package documentation
+// gives: Options.Timeout (a call with a shorter deadline may wait for a
+// connection another call is opening), plus valkey-go's release of a
+// connection whose handshake timed out.
+func TestServerSilent(t *testing.T) {
+	srv := startServer(t)
+	proxy := startProxy(t, srv.addr())
+	client := newClient(t, []string{proxy.addr()})
+	const timeout = 200 * time.Millisecond
+	for _, cache := range []time.Duration{0, time.Minute} {
+		s := valkeystore.New(client, valkeystore.Options{Timeout: timeout, CacheTTL: cache})
+		ctx := context.Background()
+		create(t, s, faultKey, []byte(faultRecord), later())
+
+		// A call may first meet a connection the proxy dropped (EOF)
+		// before the client opens a new one; any failure will do, in time.
+		proxy.setSilent(true)
+		for _, op := range faultOps(s) {
+			checkFails(t, op.name, ctx, timeout+releaseDelay, op.do)
+		}
+
+		var wg sync.WaitGroup
+		for i := range 16 {
+			op := faultOps(s)[i%5]
+			wg.Go(func() {
+				ctx := ctx
+				if i%4 == 0 {
+					var cancel context.CancelFunc
+					ctx, cancel = context.WithTimeout(ctx, 50*time.Millisecond)
+					defer cancel()
+				}
+				checkFails(t, "concurrent "+op.name, ctx, timeout+releaseDelay, op.do)
+			})
+		}
+		wg.Wait()
+
+		proxy.setSilent(false)
+		poll(t, 5*time.Second, "the client never recovered from the silent server", func() bool {
+			_, _, err := s.Load(ctx, faultKey)
+			return err == nil
+		})
+		remove(t, s, faultKey, []byte(faultRecord))
+	}
+}
+
 // TestOutOfMemory fills a server with a memory limit and no eviction until it
-// rejects writes: Save then reports the server's OOM error, and what was
+// rejects writes: Write then reports the server's OOM error, and what was
 // stored before is intact.
 func TestOutOfMemory(t *testing.T) {
 	srv := startServer(t, "--maxmemory-policy", "noeviction")
@@ -318,30 +463,24 @@ func TestOutOfMemory(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	if err := s.Save(ctx, "keep", []byte("precious"), later()); err != nil {
-		t.Fatal(err)
-	}
+	create(t, s, "keep", []byte("precious"), later())
 	big := bytes.Repeat([]byte{'x'}, 64<<10)
-	var saveErr error
-	for i := 0; i < 100 && saveErr == nil; i++ {
-		saveErr = s.Save(ctx, "fill-"+strconv.Itoa(i), big, later())
+	var writeErr error
+	for i := 0; i < 100 && writeErr == nil; i++ {
+		writeErr = s.Write(ctx, []store.Op{{Key: "fill-" + strconv.Itoa(i), New: big, Expiry: later()}})
 	}
-	if saveErr == nil {
+	if writeErr == nil {
 		t.Fatalf("6.4 MB of writes under a limit of %s bytes were all accepted", limit)
 	}
-	t.Logf("Save on a full server: %v", saveErr)
+	t.Logf("Write on a full server: %v", writeErr)
 	var verr *valkey.ValkeyError
-	if !errors.As(saveErr, &verr) || !strings.Contains(saveErr.Error(), "OOM") {
-		t.Errorf("Save on a full server: %v; want the server's OOM error", saveErr)
+	if !errors.As(writeErr, &verr) || !strings.Contains(writeErr.Error(), "OOM") {
+		t.Errorf("Write on a full server: %v; want the server's OOM error", writeErr)
 	}
-	if !strings.HasPrefix(saveErr.Error(), "valkeystore: save:") {
-		t.Errorf("Save error %q does not say where it comes from", saveErr)
+	if !strings.HasPrefix(writeErr.Error(), "valkeystore: write:") {
+		t.Errorf("Write error %q does not say where it comes from", writeErr)
 	}
-	if rec, found, err := s.Load(ctx, "keep"); err != nil || !found || string(rec) != "precious" {
-		t.Fatalf("Load of the earlier record on a full server = %q, %v, %v; want it intact", rec, found, err)
-	}
+	mustLoad(t, s, "keep", "precious")
 	// Deleting still works, and frees room.
-	if err := s.Delete(ctx, "fill-0"); err != nil {
-		t.Fatalf("Delete on a full server: %v", err)
-	}
+	remove(t, s, "fill-0", big)
 }

@@ -1,0 +1,415 @@
+package session
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"reflect"
+	"time"
+
+	"github.com/typedsession/session/store"
+)
+
+// serverSide keeps records in a store.Store under hashes of their tokens.
+// Every write is a compare-and-set against the record this request loaded,
+// so a concurrent change is seen, merged or refused, never overwritten.
+type serverSide[T any] struct {
+	m  *Manager[T]
+	st store.Store
+}
+
+// maxMerges bounds how often one commit merges and retries against writes
+// of other requests before it gives up with ErrConflict.
+const maxMerges = 8
+
+// maxFollow bounds how many retired records Destroy follows to their
+// successors.
+const maxFollow = 4
+
+func keyOf(token string) string {
+	var kb [keyLen]byte
+	storeKey(&kb, token)
+	return string(kb[:])
+}
+
+func (k *serverSide[T]) load(s *Scope[T], now int64) error {
+	if !validToken(s.token) {
+		return nil // hostile input never reaches the store
+	}
+	s.key = keyOf(s.token)
+	raw, found, err := k.st.Load(s.ctx, s.key)
+	if err != nil {
+		return fmt.Errorf("%w: load: %w", ErrStore, err)
+	}
+	if !found {
+		return nil
+	}
+	rec, ok := k.m.open(raw, []byte(s.key))
+	if !ok {
+		// Sealed with a key this instance lacks (another instance may hold
+		// it), or garbage: no session here, and left for others to read.
+		s.base = record{raw: raw}
+		return nil
+	}
+	if !rec.md.marker() && !k.m.live(rec.md, now) {
+		// Opened and expired: remove it, unless it changed meanwhile.
+		// A failure only leaves it to the store's own expiry.
+		_ = k.st.Write(s.ctx, []store.Op{{Key: s.key, Old: raw}})
+		return nil
+	}
+	s.base = rec // a marker too: a write under key must expect it
+	// A record that opened but does not decode is left alone as well: during
+	// a rolling deploy another version of the payload type may read it.
+	s.adopt(rec)
+	return nil
+}
+
+// theirs opens cur, the record a compare-and-set found instead of the one
+// expected, as a session another request saved. ok is false when it is not
+// one (gone, retired, expired, unreadable): there is nothing to merge with.
+func (k *serverSide[T]) theirs(cur []byte, key string, now int64) (record, bool) {
+	if len(cur) == 0 {
+		return record{}, false
+	}
+	rec, ok := k.m.open(cur, []byte(key))
+	if !ok || rec.md.marker() || !k.m.live(rec.md, now) {
+		return record{}, false
+	}
+	var v T
+	if k.m.codec.Unmarshal(rec.payload, &v) != nil {
+		return record{}, false
+	}
+	return rec, true
+}
+
+// write applies ops, wrapping a failure in ErrStore.
+func (k *serverSide[T]) write(ctx context.Context, ops []store.Op) error {
+	if err := k.st.Write(ctx, ops); err != nil {
+		return fmt.Errorf("%w: save: %w", ErrStore, err)
+	}
+	return nil
+}
+
+func (k *serverSide[T]) commit(ctx context.Context, s *Scope[T]) error {
+	m := k.m
+	if s.destroy {
+		if err := k.end(ctx, s); err != nil {
+			return err
+		}
+	}
+	env, put, err := s.encode()
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrEncode, err)
+	}
+	defer put()
+	payload := env[envHeader:]
+	now := m.now().UnixMilli()
+	if !s.found {
+		switch {
+		case bytes.Equal(payload, m.zero) && s.md.flags == 0:
+			return nil // nothing worth keeping: no record, no cookie
+		case s.base.md.marker():
+			return fmt.Errorf("%w: the session's token was retired by a login", ErrConflict)
+		}
+		return k.create(ctx, s, env, now)
+	}
+	changed := s.regen || s.md.flags != s.base.md.flags ||
+		!bytes.Equal(payload, s.base.payload) && !(m.mapsInside && s.sameAsBase())
+	if !changed && !m.refreshDue(s.md, now) {
+		return nil
+	}
+	if changed {
+		if p := m.carryUnknown(s.base.payload, payload); len(p) != len(payload) {
+			env = withHeader(p)
+		}
+	}
+	if s.regen {
+		return k.rotate(ctx, s, env, now)
+	}
+	return k.replace(ctx, s, env, changed, now)
+}
+
+// sameAsBase reports whether the payload still equals what was loaded, for
+// payloads with maps, whose encoding may differ from one run to the next
+// while their content does not.
+func (s *Scope[T]) sameAsBase() bool {
+	var was T
+	return s.m.codec.Unmarshal(s.base.payload, &was) == nil && reflect.DeepEqual(&was, s.val)
+}
+
+// create saves env as a new session under a new token.
+func (k *serverSide[T]) create(ctx context.Context, s *Scope[T], env []byte, now int64) error {
+	m := k.m
+	md := m.touched(s.md, now)
+	tok := newToken()
+	key := keyOf(tok)
+	putEnvelope(env, md)
+	rec := m.seal(env, []byte(key))
+	ops := []store.Op{{Key: key, New: rec, Expiry: expiry(md)}}
+	if err := k.write(ctx, ops); err != nil {
+		return err
+	}
+	if !ops[0].Applied {
+		// 256 random bits do not collide; a store that says so is broken.
+		return fmt.Errorf("%w: save: a new session's key is taken", ErrStore)
+	}
+	s.token, s.key, s.found, s.md, s.regen = tok, key, true, md, false
+	s.base = record{raw: rec, md: md, payload: bytes.Clone(env[envHeader:])}
+	s.send, s.clear = true, false
+	return nil
+}
+
+// replace saves env over the loaded record. When another request saved the
+// session first, their record and this request's changes are merged and
+// the save is tried again; a commit that only refreshed the idle deadline
+// is dropped instead, since theirs is at least as fresh.
+func (k *serverSide[T]) replace(ctx context.Context, s *Scope[T], env []byte, changed bool, now int64) error {
+	m := k.m
+	md := m.touched(s.md, now)
+	for range maxMerges {
+		putEnvelope(env, md)
+		rec := m.seal(env, []byte(s.key))
+		ops := []store.Op{{Key: s.key, Old: s.base.raw, New: rec, Expiry: expiry(md)}}
+		if err := k.write(ctx, ops); err != nil {
+			return err
+		}
+		if ops[0].Applied {
+			// A switch between a persistent and a browser-session cookie is
+			// news to the client; an idle refresh is not, since a persistent
+			// cookie lasts until the absolute deadline.
+			s.send = s.send || md.flags != s.base.md.flags
+			s.md = md
+			s.base = record{raw: rec, md: md, payload: bytes.Clone(env[envHeader:])}
+			return nil
+		}
+		if !changed {
+			return nil
+		}
+		theirs, ok := k.theirs(ops[0].Current, s.key, now)
+		if !ok {
+			return fmt.Errorf("%w: the session ended or was retired meanwhile", ErrConflict)
+		}
+		merged, mmd, err := m.merge(s.base, env[envHeader:], md, theirs)
+		if err != nil {
+			return err
+		}
+		s.base, env, md = theirs, withHeader(merged), mmd
+	}
+	return fmt.Errorf("%w: the session kept changing", ErrConflict)
+}
+
+// rotate saves env under a new token and retires the loaded record to a
+// marker naming its successor, in one round trip where the store can.
+func (k *serverSide[T]) rotate(ctx context.Context, s *Scope[T], env []byte, now int64) error {
+	if err := s.ctx.Err(); err != nil {
+		// Nobody is left to receive a new token; the old one stays valid.
+		return fmt.Errorf("session: regenerate: the request ended: %w", err)
+	}
+	m := k.m
+	md := m.touched(s.md, now)
+	tok := newToken()
+	key := keyOf(tok)
+	mk := make([]byte, envHeader, envHeader+keyLen)
+	putEnvelope(mk, meta{flags: flagMarker, created: now, absolute: now + m.grace})
+	mk = m.seal(append(mk, key...), []byte(s.key))
+	var prev []byte // what this rotation wrote under key
+	for range maxMerges {
+		putEnvelope(env, md)
+		rec := m.seal(env, []byte(key))
+		ops := []store.Op{
+			{Key: key, Old: prev, New: rec, Expiry: expiry(md)},
+			{Key: s.key, Old: s.base.raw, New: mk, Expiry: time.UnixMilli(now + m.grace)},
+		}
+		if err := k.write(ctx, ops); err != nil {
+			return err
+		}
+		if !ops[0].Applied {
+			return fmt.Errorf("%w: save: a new session's key is taken", ErrStore)
+		}
+		prev = rec
+		done := ops[1].Applied
+		if !done {
+			// Another request rotated the session first (a double-submitted
+			// login): this one ends as a session of its own, not linked to
+			// the old token.
+			if cur, ok := m.open(ops[1].Current, []byte(s.key)); ok && cur.md.marker() {
+				done = true
+			}
+		}
+		if done {
+			s.token, s.key, s.found, s.md, s.regen = tok, key, true, md, false
+			s.base = record{raw: rec, md: md, payload: bytes.Clone(env[envHeader:])}
+			s.send, s.clear = true, false
+			return nil
+		}
+		theirs, ok := k.theirs(ops[1].Current, s.key, now)
+		var merged []byte
+		var err error
+		if ok {
+			merged, md, err = m.merge(s.base, env[envHeader:], md, theirs)
+		}
+		if !ok || err != nil {
+			// The old session ended meanwhile (a logout), or cannot take
+			// this request's changes: the copy under the new token must not
+			// outlive it.
+			if werr := k.write(ctx, []store.Op{{Key: key, Old: rec}}); werr != nil {
+				return werr
+			}
+			if err == nil {
+				err = fmt.Errorf("%w: the session ended meanwhile", ErrConflict)
+			}
+			return err
+		}
+		s.base, env = theirs, withHeader(merged)
+	}
+	if err := k.write(ctx, []store.Op{{Key: key, Old: prev}}); err != nil {
+		return err
+	}
+	return fmt.Errorf("%w: the session kept changing", ErrConflict)
+}
+
+// end deletes the session the client's token named, whatever other
+// requests changed in it meanwhile. A record retired by a rotation that
+// happened after this request loaded is followed to its successor, so a
+// logout racing a login still logs out; a request that loaded the marker
+// itself (it came with a token already retired) ends nothing more.
+func (k *serverSide[T]) end(ctx context.Context, s *Scope[T]) error {
+	key, expect, retired := s.key, s.base.raw, s.base.md.marker()
+	follow := s.base.md.created != 0 // it opened as a session
+	s.destroy, s.clear, s.key, s.base = false, s.hadTok, "", record{}
+	if key == "" || retired {
+		return nil
+	}
+	for hops, tries := 0, 0; tries < 4*maxMerges; tries++ {
+		ops := []store.Op{{Key: key, Old: expect}}
+		if err := k.write(ctx, ops); err != nil {
+			return err
+		}
+		if !ops[0].Applied {
+			if len(ops[0].Current) == 0 {
+				return nil // already gone
+			}
+			expect = ops[0].Current // changed meanwhile: delete that
+			continue
+		}
+		rec, ok := k.m.open(expect, []byte(key))
+		if !ok || !rec.md.marker() || !follow || hops == maxFollow {
+			return nil
+		}
+		// The record was retired by a rotation this request did not see:
+		// end its successor too.
+		hops++
+		key = string(rec.payload)
+		raw, found, err := k.st.Load(ctx, key)
+		if err != nil {
+			return fmt.Errorf("%w: load: %w", ErrStore, err)
+		}
+		if !found {
+			return nil
+		}
+		expect = raw
+	}
+	return fmt.Errorf("%w: delete: the session kept changing", ErrStore)
+}
+
+func (k *serverSide[T]) update(s *Scope[T], fn func(*T) error) error {
+	m := k.m
+	ctx := s.ctx
+	if s.destroy {
+		if err := k.end(ctx, s); err != nil {
+			return err
+		}
+	}
+	if !s.found {
+		if s.base.md.marker() {
+			return fmt.Errorf("%w: the session's token was retired by a login", ErrConflict)
+		}
+		x, err := m.clone(s.val)
+		if err != nil {
+			return err
+		}
+		if err := s.run(fn, x); err != nil {
+			return err
+		}
+		*s.val = *x
+		env, put, err := s.encode()
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrEncode, err)
+		}
+		defer put()
+		if bytes.Equal(env[envHeader:], m.zero) && s.md.flags == 0 {
+			return nil
+		}
+		return k.create(ctx, s, env, m.now().UnixMilli())
+	}
+
+	mu := m.stripe(s.key)
+	mu.Lock()
+	defer mu.Unlock()
+	stop := time.Now().Add(m.updateIn)
+	pending, err := m.codec.Append(nil, s.val)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrEncode, err)
+	}
+	pmd := s.md
+	for try := 0; ; try++ {
+		x := new(T)
+		if err := m.codec.Unmarshal(pending, x); err != nil {
+			return fmt.Errorf("%w: %v", ErrEncode, err)
+		}
+		if err := s.run(fn, x); err != nil {
+			return err
+		}
+		mine, err := m.codec.Append(nil, x)
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrEncode, err)
+		}
+		now := m.now().UnixMilli()
+		md := m.touched(pmd, now)
+		env := withHeader(m.carryUnknown(s.base.payload, mine))
+		putEnvelope(env, md)
+		rec := m.seal(env, []byte(s.key))
+		ops := []store.Op{{Key: s.key, Old: s.base.raw, New: rec, Expiry: expiry(md)}}
+		if err := k.write(ctx, ops); err != nil {
+			return err
+		}
+		if ops[0].Applied {
+			*s.val = *x
+			s.send = s.send || md.flags != s.base.md.flags
+			s.md = md
+			s.base = record{raw: rec, md: md, payload: env[envHeader:]}
+			return nil
+		}
+		theirs, ok := k.theirs(ops[0].Current, s.key, now)
+		if !ok {
+			return fmt.Errorf("%w: the session ended or was retired meanwhile", ErrConflict)
+		}
+		// Fold the request's own pending changes into theirs, and run fn
+		// again on the result.
+		if pending, pmd, err = m.merge(s.base, pending, pmd, theirs); err != nil {
+			return err
+		}
+		s.base = theirs
+		if !time.Now().Before(stop) {
+			return fmt.Errorf("%w: the session kept changing for %v", ErrConflict, m.updateIn)
+		}
+		// Inside this process requests queue on the stripe; what collides
+		// here is another instance. Back off a little, at random, so the
+		// two do not collide again in step.
+		time.Sleep(time.Duration(rand.Int64N(int64(min(time.Millisecond<<try, 20*time.Millisecond)))))
+	}
+}
+
+// clone returns a deep copy of v, through the codec.
+func (m *Manager[T]) clone(v *T) (*T, error) {
+	b, err := m.codec.Append(nil, v)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrEncode, err)
+	}
+	x := new(T)
+	if err := m.codec.Unmarshal(b, x); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrEncode, err)
+	}
+	return x, nil
+}
