@@ -1,18 +1,29 @@
 // Package store defines the byte-level contract between a session manager and
 // the place its records live.
 //
-// A store keeps opaque records (sealed by the manager when it has a cipher)
-// under keys the manager derives from session tokens; it never sees a token.
-// Everything a store needs is in [Store]; further abilities are small optional
-// interfaces ([Toucher], [Carrier]) that the manager discovers with a type
-// assertion once, at construction.
+// There are two kinds of place, and session.New takes either (a [Backend]):
+//
+//   - A [Store] keeps records on the server, under keys the manager derives
+//     from session tokens (it never sees a token). Its whole contract is
+//     required: a load, and a conditional write that creates a record only
+//     where none lives, replaces one only while it is still the record the
+//     caller loaded, and deletes one only if it is unchanged. Every write of
+//     the manager is such a compare-and-set, which is how concurrent requests
+//     of one session lose nothing silently. Because nothing is optional, a
+//     wrapper (tracing, metrics, migration) that implements the two methods
+//     passes every ability on.
+//   - A [Carrier] keeps nothing: the token the client presents is the sealed
+//     record itself, as with cookie sessions. It cannot compare and set (the
+//     client holds the only copy), so concurrent requests of one carried
+//     session are last-write-wins.
 //
 // The rule every implementation follows: a record that is missing, expired or
 // otherwise unusable is reported as found=false with a nil error; errors are
 // for failures of the store itself (I/O, a closed connection, a cancelled
 // context), so the manager can tell "no session" from "cannot tell".
-// The package [github.com/typedsession/session/store/storetest] checks an
-// implementation against this contract.
+// Records are never empty: a record of length zero means "none".
+// The package [github.com/typedsession/session/store/storetest] checks a
+// Store against this contract.
 package store
 
 import (
@@ -21,67 +32,71 @@ import (
 	"time"
 )
 
-// Store keeps records under keys until an absolute expiry.
-//
-// Implementations must be safe for concurrent use, must not retain the
-// record slice passed to Save, and must return a slice from Load that the
-// caller may modify.
-type Store interface {
-	// Load returns the record saved under key. A missing or expired record
-	// gives found == false and a nil error.
+// Backend is what a session manager keeps its sessions in: a [Store] or a
+// [Carrier]. session.New tells the two apart once, when the manager is built,
+// and refuses a Backend that is neither.
+type Backend interface {
+	// Load returns the record that key names: for a Store, the record kept
+	// under key (a hash of a token); for a Carrier, the record the token key
+	// carries. A missing, expired or malformed one gives found == false and a
+	// nil error. The caller may modify the returned slice. Load must not
+	// panic and must bound its allocation, whatever key is.
 	Load(ctx context.Context, key string) (record []byte, found bool, err error)
-
-	// Save keeps record under key until expiry, replacing any record there.
-	// An expiry at or before the store's present time deletes the key instead.
-	Save(ctx context.Context, key string, record []byte, expiry time.Time) error
-
-	// Delete removes the record under key. Deleting a missing key is not an
-	// error.
-	Delete(ctx context.Context, key string) error
 }
 
-// Toucher is implemented by stores that can move a record's expiry without
-// rewriting it, for tools that extend or cut short sessions (Touch into the
-// past ends one). The manager does not use it for idle refreshes: the idle
-// deadline is sealed inside the record, so a refresh rewrites the record.
-type Toucher interface {
-	// Touch sets the expiry of the record under key. Touching a missing key
-	// is not an error and creates nothing; an expiry at or before the present
-	// deletes the key.
-	Touch(ctx context.Context, key string, expiry time.Time) error
+// Store keeps records on the server under keys until an absolute expiry.
+//
+// Implementations must be safe for concurrent use, must not retain the slices
+// of an [Op] after Write returns, and must return slices the caller may
+// modify.
+type Store interface {
+	Backend
+
+	// Write applies each op whose condition holds and reports, in the op,
+	// whether it did; see [Op]. The ops are independent: each is atomic on
+	// its own key, but together they are not a transaction, and a store may
+	// apply them in any order (or pipeline them in one round trip). An error
+	// means that the outcome of some op is unknown; the Applied fields are
+	// then meaningless.
+	Write(ctx context.Context, ops []Op) error
 }
 
-// Replacer is implemented by stores that can write a record only where one
-// still exists. The manager saves changes to an existing session with it, so
-// that a request that loaded a session before another one destroyed or
-// regenerated it cannot bring the old record back. Stores without it are
-// written with Save, and a concurrent logout can then be undone by a slower
-// request of the same session.
-type Replacer interface {
-	// Replace saves record under key until expiry if a live record is there,
-	// and reports whether it was. An expiry at or before the present deletes
-	// the key (replaced reports whether a record was there).
-	Replace(ctx context.Context, key string, record []byte, expiry time.Time) (replaced bool, err error)
+// Op is one conditional write of [Store.Write]: a compare-and-set of the live
+// record under Key. Expired records count as absent.
+//
+//	Old empty,     New set:   create: only if no live record is there
+//	Old set,       New set:   replace: only if the live record equals Old
+//	Old set,       New empty: delete: only if the live record equals Old
+//
+// An Expiry at or before the store's present time turns a create or replace
+// into a delete (with the same condition), so that no record is kept without
+// a future expiry.
+type Op struct {
+	Key    string
+	Old    []byte    // the record expected under Key; empty: none expected
+	New    []byte    // the record to keep; empty: delete
+	Expiry time.Time // when New expires
+
+	// Applied is set by Write: the condition held and the write was done.
+	Applied bool
+
+	// Current is set by Write when the op was not applied: the live record
+	// under Key now (empty when there is none), so the caller can merge
+	// without loading it again.
+	Current []byte
 }
 
-// Carrier is implemented by stores that keep no server state: the token the
-// client carries is the (sealed) record itself, as with cookie sessions.
-// The manager never calls Load, Save or Delete on a Carrier; it asks it to turn
-// records into tokens and back instead. A Carrier's Load and Save still exist
-// so that one option field takes every kind of store.
+// Carrier is a [Backend] that keeps no server state: the token the client
+// carries is the (sealed) record itself, as with cookie sessions. Its Load
+// turns a token back into the record; Wrap turns a record into a token.
 type Carrier interface {
-	Store
+	Backend
 
 	// Wrap returns the token that carries record. name is the cookie or header
 	// the token travels in; Wrap fails with an error wrapping [ErrTooLarge]
 	// when the two together would not fit.
 	Wrap(name string, record []byte) (token string, err error)
-
-	// Unwrap returns the record a token carries, or ok == false if the token
-	// is not one that Wrap could have produced. It must not panic and must
-	// bound its allocation, whatever the token.
-	Unwrap(token string) (record []byte, ok bool)
 }
 
 // ErrTooLarge reports a record too big for where it has to travel or be kept.
-var ErrTooLarge = errors.New("session: record too large")
+var ErrTooLarge = errors.New("store: record too large")
