@@ -6,6 +6,7 @@
 package memstore
 
 import (
+	"bytes"
 	"context"
 	"sync"
 	"time"
@@ -46,11 +47,7 @@ type Store struct {
 	stopOnce sync.Once
 }
 
-var (
-	_ store.Store    = (*Store)(nil)
-	_ store.Toucher  = (*Store)(nil)
-	_ store.Replacer = (*Store)(nil)
-)
+var _ store.Store = (*Store)(nil)
 
 // New returns an empty store and starts its sweeper.
 func New(opts Options) *Store {
@@ -83,93 +80,38 @@ func (s *Store) Load(_ context.Context, key string) ([]byte, bool, error) {
 	return append([]byte(nil), e.rec...), true, nil
 }
 
-// Save implements [store.Store].
-func (s *Store) Save(_ context.Context, key string, record []byte, expiry time.Time) error {
-	exp := expiry.UnixMilli()
-	if expiry.IsZero() || exp <= s.nowMilli() {
-		s.mu.Lock()
-		delete(s.m, key)
-		s.mu.Unlock()
-		return nil
-	}
-	e := entry{rec: append(make([]byte, 0, len(record)), record...), exp: exp}
-	s.mu.Lock()
-	s.m[key] = e
-	s.mu.Unlock()
-	return nil
-}
-
-// Delete implements [store.Store].
-func (s *Store) Delete(_ context.Context, key string) error {
-	s.mu.Lock()
-	delete(s.m, key)
-	s.mu.Unlock()
-	return nil
-}
-
-// Replace implements [store.Replacer].
-func (s *Store) Replace(_ context.Context, key string, record []byte, expiry time.Time) (bool, error) {
-	exp := expiry.UnixMilli()
+// Write implements [store.Store]. Each op is decided and applied under the
+// store's lock, so of several writes conditioned on one record, one wins.
+func (s *Store) Write(_ context.Context, ops []store.Op) error {
 	now := s.nowMilli()
-	var rec []byte
-	if !expiry.IsZero() && exp > now {
-		rec = append(make([]byte, 0, len(record)), record...)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	e, ok := s.m[key]
-	switch {
-	case !ok:
-		return false, nil
-	case e.exp <= now:
-		delete(s.m, key)
-		return false, nil
-	case rec == nil:
-		delete(s.m, key)
-	default:
-		s.m[key] = entry{rec: rec, exp: exp}
-	}
-	return true, nil
-}
-
-// Touch implements [store.Toucher].
-func (s *Store) Touch(_ context.Context, key string, expiry time.Time) error {
-	exp := expiry.UnixMilli()
-	now := s.nowMilli()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	e, ok := s.m[key]
-	switch {
-	case !ok:
-	case e.exp <= now || expiry.IsZero() || exp <= now:
-		delete(s.m, key)
-	default:
-		e.exp = exp
-		s.m[key] = e
-	}
-	return nil
-}
-
-// Len reports how many records the store holds, expired ones not yet swept
-// included.
-func (s *Store) Len() int {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return len(s.m)
-}
-
-// Range calls f with a copy of each live record, in no particular order,
-// until f returns false. The store is locked for reading meanwhile, so f must
-// not call the store.
-func (s *Store) Range(f func(key string, record []byte) bool) {
-	now := s.nowMilli()
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	for k, e := range s.m {
-		if e.exp > now && !f(k, append([]byte(nil), e.rec...)) {
-			return
+	for i := range ops {
+		op := &ops[i]
+		var rec []byte
+		exp := op.Expiry.UnixMilli()
+		if len(op.New) > 0 && !op.Expiry.IsZero() && exp > now {
+			rec = append(make([]byte, 0, len(op.New)), op.New...)
 		}
+		s.mu.Lock()
+		e, ok := s.m[op.Key]
+		if ok && e.exp <= now {
+			delete(s.m, op.Key)
+			e, ok = entry{}, false
+		}
+		if !bytes.Equal(e.rec, op.Old) {
+			op.Applied = false
+			op.Current = append([]byte(nil), e.rec...)
+			s.mu.Unlock()
+			continue
+		}
+		if rec == nil {
+			delete(s.m, op.Key)
+		} else {
+			s.m[op.Key] = entry{rec: rec, exp: exp}
+		}
+		s.mu.Unlock()
+		op.Applied, op.Current = true, nil
 	}
+	return nil
 }
 
 // Sweep frees every expired record now. It finds them under a read lock and

@@ -28,8 +28,13 @@ func TestSweep(t *testing.T) {
 	c := testclock.New(time.Unix(1e9, 0))
 	s := memstore.New(memstore.Options{Now: c.Now, SweepInterval: -1})
 	ctx := context.Background()
-	s.Save(ctx, "short", []byte("x"), c.Now().Add(time.Minute))
-	s.Save(ctx, "long", []byte("y"), c.Now().Add(time.Hour))
+	ops := []store.Op{
+		{Key: "short", New: []byte("x"), Expiry: c.Now().Add(time.Minute)},
+		{Key: "long", New: []byte("y"), Expiry: c.Now().Add(time.Hour)},
+	}
+	if err := s.Write(ctx, ops); err != nil || !ops[0].Applied || !ops[1].Applied {
+		t.Fatalf("Write = %v, %+v", err, ops)
+	}
 	c.Advance(2 * time.Minute)
 	if got := s.Len(); got != 2 {
 		t.Fatalf("Len before sweep = %d, want 2", got)
