@@ -44,3 +44,9 @@ func (r Recent) Overlap(k string) (overlapping, alone uint64) {
 const MarkUnknown = markUnknown
 
 func Mark(b []byte) uint64 { return mark(b) }
+
+// CasScript and CasSHA expose the write script and the name it is called by.
+const (
+	CasScript = casScript
+	CasSHA    = casSHA
+)

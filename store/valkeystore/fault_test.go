@@ -18,6 +18,7 @@ import (
 
 	"github.com/valkey-io/valkey-go"
 
+	"github.com/typedsession/session/store"
 	"github.com/typedsession/session/store/valkeystore"
 )
 
@@ -157,9 +158,8 @@ func ping(addr string) bool {
 	return err == nil && strings.HasPrefix(line, "+PONG")
 }
 
-// slack is how late past its deadline a failing call may return: scheduling
-// noise on a loaded machine, not valkey-go's second-long wait to give up a
-// silent connection, which the store does not make callers sit through.
+// slack is how late past its bound a failing call may return: scheduling
+// noise on a loaded machine.
 const slack = 500 * time.Millisecond
 
 // Names that must never show up in an error message.
@@ -175,10 +175,35 @@ func checkErrorText(t *testing.T, op string, err error) {
 	}
 }
 
-// TestServerDownAndBack kills the server: every operation then fails within
-// its context's bound without panicking. A new server on the same port is
-// then used by the same client, with nothing rebuilt, and the client-side
-// cache does not serve records the old server held.
+// faultOps are the calls each fault test makes, one of each kind.
+func faultOps(s *valkeystore.Store) []struct {
+	name string
+	do   func(context.Context) error
+} {
+	write := func(op store.Op) func(context.Context) error {
+		return func(ctx context.Context) error { return s.Write(ctx, []store.Op{op}) }
+	}
+	return []struct {
+		name string
+		do   func(context.Context) error
+	}{
+		{"Load", func(ctx context.Context) error { _, _, err := s.Load(ctx, faultKey); return err }},
+		{"create", write(store.Op{Key: faultKey + "-new", New: []byte(faultRecord), Expiry: later()})},
+		{"replace", write(store.Op{Key: faultKey, Old: []byte(faultRecord), New: []byte(faultRecord + "2"), Expiry: later()})},
+		{"delete", write(store.Op{Key: faultKey, Old: []byte(faultRecord)})},
+		{"rotation", func(ctx context.Context) error {
+			return s.Write(ctx, []store.Op{
+				{Key: faultKey + "-next", New: []byte(faultRecord), Expiry: later()},
+				{Key: faultKey, Old: []byte(faultRecord)},
+			})
+		}},
+	}
+}
+
+// TestServerDownAndBack kills the server: every call then fails within its
+// context's bound without panicking. A new server on the same port is then
+// used by the same client, with nothing rebuilt, and the client-side cache
+// does not serve records the old server held.
 func TestServerDownAndBack(t *testing.T) {
 	srv := startServer(t)
 	client := newClient(t, []string{srv.addr()})
@@ -186,9 +211,7 @@ func TestServerDownAndBack(t *testing.T) {
 	cached := valkeystore.New(client, valkeystore.Options{CacheTTL: time.Minute})
 	ctx := context.Background()
 
-	if err := plain.Save(ctx, faultKey, []byte(faultRecord), later()); err != nil {
-		t.Fatal(err)
-	}
+	create(t, plain, faultKey, []byte(faultRecord), later())
 	cached.LoadHit(ctx, faultKey)
 	if rec, _, hit, err := cached.LoadHit(ctx, faultKey); err != nil || string(rec) != faultRecord || !hit {
 		t.Fatalf("cached Load = %q, hit %v, %v; want a cache hit", rec, hit, err)
@@ -197,16 +220,7 @@ func TestServerDownAndBack(t *testing.T) {
 	srv.kill()
 
 	const bound = 500 * time.Millisecond
-	ops := []struct {
-		name string
-		do   func(context.Context) error
-	}{
-		{"Load", func(ctx context.Context) error { _, _, err := plain.Load(ctx, faultKey); return err }},
-		{"Save", func(ctx context.Context) error { return plain.Save(ctx, faultKey, []byte(faultRecord), later()) }},
-		{"Touch", func(ctx context.Context) error { return plain.Touch(ctx, faultKey, later()) }},
-		{"Delete", func(ctx context.Context) error { return plain.Delete(ctx, faultKey) }},
-	}
-	for _, op := range ops {
+	for _, op := range faultOps(plain) {
 		cctx, cancel := context.WithTimeout(ctx, bound)
 		start := time.Now()
 		err := op.do(cctx)
@@ -235,12 +249,9 @@ func TestServerDownAndBack(t *testing.T) {
 	if rec, found, err := cached.Load(ctx, faultKey); err != nil || found {
 		t.Fatalf("cached Load after the restart = %q, %v, %v; want not found (the server is new)", rec, found, err)
 	}
-	if err := plain.Save(ctx, faultKey, []byte("again"), later()); err != nil {
-		t.Fatalf("Save after the restart: %v", err)
-	}
-	if rec, found, err := plain.Load(ctx, faultKey); err != nil || !found || string(rec) != "again" {
-		t.Fatalf("Load after the restart = %q, %v, %v", rec, found, err)
-	}
+	// The new server has not seen the script either.
+	create(t, plain, faultKey, []byte("again"), later())
+	mustLoad(t, plain, faultKey, "again")
 }
 
 // TestServerHangs stops the server process (SIGSTOP), so it accepts bytes and
@@ -253,35 +264,16 @@ func TestServerHangs(t *testing.T) {
 	const timeout = 200 * time.Millisecond
 	s := valkeystore.New(client, valkeystore.Options{Timeout: timeout})
 	ctx := context.Background()
-	if err := s.Save(ctx, faultKey, []byte(faultRecord), later()); err != nil {
-		t.Fatal(err)
-	}
+	create(t, s, faultKey, []byte(faultRecord), later())
 
 	srv.signal(syscall.SIGSTOP)
-	check := func(name string, ctx context.Context, want time.Duration, do func(context.Context) error) {
-		t.Helper()
-		start := time.Now()
-		err := do(ctx)
-		took := time.Since(start)
-		if !errors.Is(err, context.DeadlineExceeded) {
-			t.Errorf("%s on a hung server: %v; want context.DeadlineExceeded", name, err)
-		} else {
-			checkErrorText(t, name, err)
-		}
-		if took > want+slack {
-			t.Errorf("%s on a hung server took %v; want about %v", name, took, want)
-		}
+	for _, op := range faultOps(s) {
+		checkDeadline(t, op.name, ctx, timeout, op.do)
 	}
-	load := func(ctx context.Context) error { _, _, err := s.Load(ctx, faultKey); return err }
-	check("Load", ctx, timeout, load)
-	check("Save", ctx, timeout, func(ctx context.Context) error {
-		return s.Save(ctx, faultKey, []byte(faultRecord), later())
-	})
-	check("Touch", ctx, timeout, func(ctx context.Context) error { return s.Touch(ctx, faultKey, later()) })
-	check("Delete", ctx, timeout, func(ctx context.Context) error { return s.Delete(ctx, faultKey) })
 	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 	defer cancel()
-	check("Load with a shorter caller deadline", short, 50*time.Millisecond, load)
+	load := func(ctx context.Context) error { _, _, err := s.Load(ctx, faultKey); return err }
+	checkDeadline(t, "Load with a shorter caller deadline", short, 50*time.Millisecond, load)
 
 	srv.signal(syscall.SIGCONT)
 	poll(t, 5*time.Second, "the client never recovered from the hung server", func() bool {
@@ -289,8 +281,36 @@ func TestServerHangs(t *testing.T) {
 	})
 }
 
+// checkDeadline runs do and checks that it fails with
+// context.DeadlineExceeded within about want.
+func checkDeadline(t *testing.T, name string, ctx context.Context, want time.Duration, do func(context.Context) error) {
+	t.Helper()
+	if err := checkFails(t, name, ctx, want, do); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("%s on a silent server: %v; want context.DeadlineExceeded", name, err)
+	}
+}
+
+// checkFails runs do and checks that it fails within about want, with an
+// error that names neither key nor record, and returns the error.
+func checkFails(t *testing.T, name string, ctx context.Context, want time.Duration, do func(context.Context) error) error {
+	t.Helper()
+	start := time.Now()
+	err := do(ctx)
+	took := time.Since(start)
+	if err == nil {
+		t.Errorf("%s on a silent server: no error", name)
+	} else {
+		checkErrorText(t, name, err)
+	}
+	if took > want+slack {
+		t.Errorf("%s on a silent server took %v; want about %v", name, took, want)
+	}
+	t.Logf("%s: %v after %v", name, err, took.Round(time.Millisecond))
+	return err
+}
+
 // TestOutOfMemory fills a server with a memory limit and no eviction until it
-// rejects writes: Save then reports the server's OOM error, and what was
+// rejects writes: Write then reports the server's OOM error, and what was
 // stored before is intact.
 func TestOutOfMemory(t *testing.T) {
 	srv := startServer(t, "--maxmemory-policy", "noeviction")
@@ -318,30 +338,24 @@ func TestOutOfMemory(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	if err := s.Save(ctx, "keep", []byte("precious"), later()); err != nil {
-		t.Fatal(err)
-	}
+	create(t, s, "keep", []byte("precious"), later())
 	big := bytes.Repeat([]byte{'x'}, 64<<10)
-	var saveErr error
-	for i := 0; i < 100 && saveErr == nil; i++ {
-		saveErr = s.Save(ctx, "fill-"+strconv.Itoa(i), big, later())
+	var writeErr error
+	for i := 0; i < 100 && writeErr == nil; i++ {
+		writeErr = s.Write(ctx, []store.Op{{Key: "fill-" + strconv.Itoa(i), New: big, Expiry: later()}})
 	}
-	if saveErr == nil {
+	if writeErr == nil {
 		t.Fatalf("6.4 MB of writes under a limit of %s bytes were all accepted", limit)
 	}
-	t.Logf("Save on a full server: %v", saveErr)
+	t.Logf("Write on a full server: %v", writeErr)
 	var verr *valkey.ValkeyError
-	if !errors.As(saveErr, &verr) || !strings.Contains(saveErr.Error(), "OOM") {
-		t.Errorf("Save on a full server: %v; want the server's OOM error", saveErr)
+	if !errors.As(writeErr, &verr) || !strings.Contains(writeErr.Error(), "OOM") {
+		t.Errorf("Write on a full server: %v; want the server's OOM error", writeErr)
 	}
-	if !strings.HasPrefix(saveErr.Error(), "valkeystore: save:") {
-		t.Errorf("Save error %q does not say where it comes from", saveErr)
+	if !strings.HasPrefix(writeErr.Error(), "valkeystore: write:") {
+		t.Errorf("Write error %q does not say where it comes from", writeErr)
 	}
-	if rec, found, err := s.Load(ctx, "keep"); err != nil || !found || string(rec) != "precious" {
-		t.Fatalf("Load of the earlier record on a full server = %q, %v, %v; want it intact", rec, found, err)
-	}
+	mustLoad(t, s, "keep", "precious")
 	// Deleting still works, and frees room.
-	if err := s.Delete(ctx, "fill-0"); err != nil {
-		t.Fatalf("Delete on a full server: %v", err)
-	}
+	remove(t, s, "fill-0", big)
 }

@@ -18,6 +18,10 @@ import (
 // answer is therefore used only if it is the value written (or a later write
 // from elsewhere has changed it, which a plain GET then sees).
 //
+// Writes compare and set, so a stale read cannot make one lose another's
+// change; the bookkeeping is for the reads alone: a request that only reads
+// a session, right after this Store wrote it, must see that write.
+//
 // Keys are kept in two generations that turn over every window, so that
 // forgetting costs no scan: a key stays between one and two windows.
 type recent struct {
@@ -97,7 +101,8 @@ func (r *recent) settle(k string) (mixed bool) {
 	return f.mixed
 }
 
-// done ends a write of k that left the value as it was (Touch).
+// done ends a write of k that left the value as it was (its condition did
+// not hold).
 func (r *recent) done(k string) {
 	r.mu.Lock()
 	r.settle(k)

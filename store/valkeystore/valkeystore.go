@@ -2,7 +2,9 @@ package valkeystore
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/valkey-io/valkey-go"
@@ -27,7 +29,7 @@ type Options struct {
 	// package documentation for when it pays off and what it costs.
 	CacheTTL time.Duration
 
-	// Timeout, when above zero, bounds each command: a call whose context has
+	// Timeout, when above zero, bounds each call: a call whose context has
 	// no deadline, or a later one, gets this much time. Zero (or less) leaves
 	// the bound to the caller's context alone.
 	//
@@ -35,11 +37,12 @@ type Options struct {
 	// deadline: an incoming request's context has none, and valkey-go keeps
 	// retrying a read while the server is unreachable until the context
 	// ends, so with neither a Load would wait for the server to come back.
+	// The package documentation says how closely the bound is kept.
 	Timeout time.Duration
 }
 
-// Store is a [store.Store], [store.Replacer] and [store.Toucher] over a
-// Valkey client. It is safe for concurrent use.
+// Store is a [store.Store] over a Valkey client. It is safe for concurrent
+// use.
 type Store struct {
 	client   valkey.Client
 	prefix   string
@@ -48,11 +51,7 @@ type Store struct {
 	recent   *recent // keys this Store wrote lately; nil without caching
 }
 
-var (
-	_ store.Store    = (*Store)(nil)
-	_ store.Replacer = (*Store)(nil)
-	_ store.Toucher  = (*Store)(nil)
-)
+var _ store.Store = (*Store)(nil)
 
 // New returns a Store that keeps records through client. The caller keeps
 // ownership of client and closes it when done; New panics if client is nil.
@@ -90,135 +89,176 @@ func (s *Store) load(ctx context.Context, key string) (record []byte, found, hit
 	defer cancel()
 	var res valkey.ValkeyResult
 	if s.recent == nil {
-		res = s.do(ctx, s.client.B().Get().Key(k).Build())
+		res = s.client.Do(ctx, s.client.B().Get().Key(k).Build())
 	} else {
-		res = s.doCache(ctx, s.client.B().Get().Key(k).Cache())
+		res = s.client.DoCache(ctx, s.client.B().Get().Key(k).Cache(), s.cacheTTL)
 		// After its own write, this Store trusts an answer from the local
 		// cache only if it is what was written; otherwise the invalidation
 		// may be in flight. An answer fetched from the server is current.
 		if m, ok := s.recent.get(k); ok && res.IsCacheHit() && !holds(res, m) {
-			res = s.do(ctx, s.client.B().Get().Key(k).Build())
+			res = s.client.Do(ctx, s.client.B().Get().Key(k).Build())
 		}
 	}
 	b, err := res.AsBytes()
-	if err != nil {
-		if valkey.IsValkeyNil(err) {
-			return nil, false, res.IsCacheHit(), nil
-		}
+	switch {
+	case valkey.IsValkeyNil(err):
+		return nil, false, res.IsCacheHit(), nil
+	case err != nil:
 		return nil, false, false, fmt.Errorf("valkeystore: load: %w", err)
+	case len(b) == 0:
+		return nil, false, res.IsCacheHit(), nil // a record is never empty
 	}
 	// b aliases the client's copy (shared with its cache); the caller may
 	// modify what Load returns.
 	return append(make([]byte, 0, len(b)), b...), true, res.IsCacheHit(), nil
 }
 
-// Save implements [store.Store] with SET key record PXAT expiry. An expiry at
-// or before the present, or the zero time, deletes the key instead, so that
-// no key is ever written without an expiry.
-func (s *Store) Save(ctx context.Context, key string, record []byte, expiry time.Time) error {
-	k := s.prefix + key
-	ms := expiry.UnixMilli()
-	if expiry.IsZero() || ms <= time.Now().UnixMilli() {
-		if err := s.unlink(ctx, k); err != nil {
-			return fmt.Errorf("valkeystore: save (delete on past expiry): %w", err)
-		}
+// casScript is the conditional write of one op: KEYS[1] is the key, ARGV[1]
+// the record expected (empty: none), ARGV[2] the record to keep (empty:
+// delete) and ARGV[3] its expiry in Unix milliseconds. An expired key reads
+// as nil inside a script, so it counts as absent. The reply is 1 when the write was done;
+// otherwise the record there (a string) or 0 for none, so that the caller
+// learns it without another round trip.
+//
+// It uses only what Redis 7.0 and every Valkey have, and no shebang line, so
+// that it runs under the compatible flags: a delete still works on a server
+// out of memory, where a SET fails with the server's OOM error.
+const casScript = `local cur = redis.call('GET', KEYS[1])
+if (cur or '') ~= ARGV[1] then
+	return cur or 0
+end
+if ARGV[2] == '' then
+	redis.call('UNLINK', KEYS[1])
+else
+	redis.call('SET', KEYS[1], ARGV[2], 'PXAT', ARGV[3])
+end
+return 1
+`
+
+// casSHA is the SHA-1 of casScript, the name EVALSHA calls it by. It is a
+// constant (a test checks it against the server's SCRIPT LOAD) so that no
+// SHA-1 is computed at run time, which a FIPS-only build forbids.
+const casSHA = "f6c2dee1095416fbfb9243fe78decb27d62c56ff"
+
+// Write implements [store.Store]. Each op is one call of a script on its own
+// key (EVALSHA, or EVAL when the server does not have the script cached), so
+// it is atomic and works on a cluster; several ops are pipelined, so a
+// rotation costs one round trip (to each shard involved, in parallel).
+//
+// An op that does not apply gets the record the script found as Current. The
+// Store decides with its own clock whether an Expiry has passed; a record
+// that it keeps gets SET ... PXAT Expiry, so every key has a TTL.
+//
+// An error wraps the first failure (the context's error, the network's, or
+// the server's, such as OOM on a full server): then any of the ops may or
+// may not have been done, and may still be done after Write returns.
+func (s *Store) Write(ctx context.Context, ops []store.Op) error {
+	if len(ops) == 0 {
 		return nil
 	}
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	// string(record) copies: a command can still be queued for the wire
-	// after Do returns on a cancelled context, and the caller owns record.
-	cmd := s.client.B().Set().Key(k).Value(string(record)).PxatMillisecondsTimestamp(ms).Build()
-	s.writing(k)
-	err := s.do(ctx, cmd).Error()
-	s.wrote(k, markOf(err, record))
-	if err != nil {
-		return fmt.Errorf("valkeystore: save: %w", err)
+	now := time.Now().UnixMilli()
+	cmds := make(valkey.Commands, len(ops))
+	keys := make([]string, len(ops))
+	for i := range ops {
+		keys[i] = s.prefix + ops[i].Key
+		s.writing(keys[i])
+		cmds[i] = s.evalsha(keys[i], &ops[i], now)
 	}
-	return nil
-}
-
-// Replace implements [store.Replacer]: it saves record under key until expiry
-// only if a record is there, with SET key record XX PXAT expiry, and reports
-// whether one was. The check and the write are one command, so a session
-// that another request deleted meanwhile stays deleted. An expiry at or
-// before the present, or the zero time, deletes the key instead (replaced
-// then reports whether a record was there).
-func (s *Store) Replace(ctx context.Context, key string, record []byte, expiry time.Time) (replaced bool, err error) {
-	k := s.prefix + key
-	ms := expiry.UnixMilli()
-	if expiry.IsZero() || ms <= time.Now().UnixMilli() {
-		ctx, cancel := s.bound(ctx)
-		defer cancel()
-		s.writing(k)
-		n, err := s.do(ctx, s.client.B().Unlink().Key(k).Build()).AsInt64()
-		s.wrote(k, markOf(err, nil))
-		if err != nil {
-			return false, fmt.Errorf("valkeystore: replace (delete on past expiry): %w", err)
-		}
-		return n > 0, nil
-	}
-	ctx, cancel := s.bound(ctx)
-	defer cancel()
-	cmd := s.client.B().Set().Key(k).Value(string(record)).Xx().PxatMillisecondsTimestamp(ms).Build()
-	s.writing(k)
-	err = s.do(ctx, cmd).Error()
-	s.wrote(k, markOf(err, record))
-	switch {
-	case err == nil:
-		return true, nil
-	case valkey.IsValkeyNil(err):
-		return false, nil // no record there: nothing written
-	default:
-		return false, fmt.Errorf("valkeystore: replace: %w", err)
-	}
-}
-
-// Delete implements [store.Store] with UNLINK.
-func (s *Store) Delete(ctx context.Context, key string) error {
-	if err := s.unlink(ctx, s.prefix+key); err != nil {
-		return fmt.Errorf("valkeystore: delete: %w", err)
-	}
-	return nil
-}
-
-// Touch implements [store.Toucher] with PEXPIREAT, which moves the expiry of
-// an existing record without rewriting it and creates nothing for a missing
-// one. An expiry at or before the present, or the zero time, deletes the key.
-func (s *Store) Touch(ctx context.Context, key string, expiry time.Time) error {
-	k := s.prefix + key
-	ms := expiry.UnixMilli()
-	if expiry.IsZero() || ms <= time.Now().UnixMilli() {
-		if err := s.unlink(ctx, k); err != nil {
-			return fmt.Errorf("valkeystore: touch (delete on past expiry): %w", err)
-		}
-		return nil
-	}
-	ctx, cancel := s.bound(ctx)
-	defer cancel()
-	s.writing(k)
-	err := s.do(ctx, s.client.B().Pexpireat().Key(k).MillisecondsTimestamp(ms).Build()).Error()
-	// The record is unchanged, so a cached copy of it stays right as long
-	// as it cannot outlive the new expiry. A cached copy lives at most
-	// CacheTTL, so only an expiry closer than that needs the key marked.
-	if time.Until(expiry) < s.cacheTTL {
-		s.wrote(k, markUnknown)
+	var res []valkey.ValkeyResult
+	if len(cmds) == 1 {
+		res = []valkey.ValkeyResult{s.client.Do(ctx, cmds[0])}
 	} else {
-		s.settled(k)
+		res = s.client.DoMulti(ctx, cmds...)
 	}
-	if err != nil {
-		return fmt.Errorf("valkeystore: touch: %w", err)
+	// NOSCRIPT: this server has not run the script since it started (or
+	// since SCRIPT FLUSH). The call did nothing; sending the whole script
+	// runs it and caches it there. Rare enough to go one op at a time.
+	for i := range res {
+		if verr, ok := valkey.IsValkeyErr(res[i].Error()); ok && verr.IsNoScript() {
+			res[i] = s.client.Do(ctx, s.eval(keys[i], &ops[i], now))
+		}
+	}
+	var first error
+	for i := range ops {
+		op := &ops[i]
+		var err error
+		op.Applied, op.Current, err = reply(res[i])
+		switch {
+		case err != nil:
+			s.wrote(keys[i], markUnknown)
+			if first == nil {
+				first = err
+			}
+		case op.Applied:
+			s.wrote(keys[i], mark(kept(op, now)))
+		default:
+			s.settled(keys[i])
+		}
+	}
+	if first != nil {
+		return fmt.Errorf("valkeystore: write: %w", first)
 	}
 	return nil
 }
 
-func (s *Store) unlink(ctx context.Context, k string) error {
-	ctx, cancel := s.bound(ctx)
-	defer cancel()
-	s.writing(k)
-	err := s.do(ctx, s.client.B().Unlink().Key(k).Build()).Error()
-	s.wrote(k, markOf(err, nil))
-	return err
+// kept is the record op leaves when it applies: New, or nil (a deletion)
+// when New is empty or its expiry is not after now.
+func kept(op *store.Op, now int64) []byte {
+	if len(op.New) == 0 || op.Expiry.UnixMilli() <= now {
+		return nil
+	}
+	return op.New
+}
+
+// casArgs returns the script's arguments for op. The strings are copies:
+// a command can still be queued for the wire after Write returns on a
+// cancelled context, and the caller owns the op's slices.
+func casArgs(op *store.Op, now int64) (old, rec, at string) {
+	if k := kept(op, now); k != nil {
+		return string(op.Old), string(k), strconv.FormatInt(op.Expiry.UnixMilli(), 10)
+	}
+	return string(op.Old), "", ""
+}
+
+func (s *Store) evalsha(k string, op *store.Op, now int64) valkey.Completed {
+	old, rec, at := casArgs(op, now)
+	return s.client.B().Evalsha().Sha1(casSHA).Numkeys(1).Key(k).Arg(old, rec, at).Build()
+}
+
+func (s *Store) eval(k string, op *store.Op, now int64) valkey.Completed {
+	old, rec, at := casArgs(op, now)
+	return s.client.B().Eval().Script(casScript).Numkeys(1).Key(k).Arg(old, rec, at).Build()
+}
+
+// errReply reports a reply casScript never gives.
+var errReply = errors.New("unexpected reply from the write script")
+
+// reply decodes casScript's answer.
+func reply(res valkey.ValkeyResult) (applied bool, current []byte, err error) {
+	msg, err := res.ToMessage()
+	if err != nil {
+		return false, nil, err
+	}
+	if msg.IsInt64() {
+		switch n, _ := msg.AsInt64(); n {
+		case 1:
+			return true, nil, nil
+		case 0:
+			return false, nil, nil
+		}
+		return false, nil, errReply
+	}
+	b, err := msg.AsBytes()
+	if err != nil {
+		return false, nil, errReply
+	}
+	if len(b) == 0 {
+		return false, nil, nil
+	}
+	// b aliases the client's buffer; the caller may modify Current.
+	return false, append(make([]byte, 0, len(b)), b...), nil
 }
 
 // writing notes that a write of k is about to be sent; wrote or settled
@@ -229,7 +269,7 @@ func (s *Store) writing(k string) {
 	}
 }
 
-// settled ends a write of k that did not change its value.
+// settled ends a write of k that left its value as it was.
 func (s *Store) settled(k string) {
 	if s.recent != nil {
 		s.recent.done(k)
@@ -243,16 +283,6 @@ func (s *Store) wrote(k string, m uint64) {
 	if s.recent != nil {
 		s.recent.add(k, m)
 	}
-}
-
-// markOf is the mark of a write of record (nil: a deletion) that ended with
-// err. A Replace that found no record (a nil reply) wrote nothing, so its
-// outcome is left unknown too.
-func markOf(err error, record []byte) uint64 {
-	if err != nil {
-		return markUnknown
-	}
-	return mark(record)
 }
 
 // holds reports whether res is the value a write marked m left.
@@ -269,49 +299,12 @@ func holds(res valkey.ValkeyResult, m uint64) bool {
 	return m != markDeleted && mark(b) == m
 }
 
-// do runs cmd. When ctx has a deadline, the call returns by it (see within).
-func (s *Store) do(ctx context.Context, cmd valkey.Completed) valkey.ValkeyResult {
-	if _, ok := ctx.Deadline(); !ok {
-		return s.client.Do(ctx, cmd)
-	}
-	return within(ctx, func() valkey.ValkeyResult { return s.client.Do(ctx, cmd) })
-}
-
-// doCache runs cmd through the client-side cache, like do.
-func (s *Store) doCache(ctx context.Context, cmd valkey.Cacheable) valkey.ValkeyResult {
-	if _, ok := ctx.Deadline(); !ok {
-		return s.client.DoCache(ctx, cmd, s.cacheTTL)
-	}
-	return within(ctx, func() valkey.ValkeyResult { return s.client.DoCache(ctx, cmd, s.cacheTTL) })
-}
-
-// within runs f and returns its result, or the context's error as soon as ctx
-// ends, whichever comes first; f finishes in the background. valkey-go
-// honours the context while it waits for a reply, but when a server accepts
-// connections and then stays silent, giving up a connection whose handshake
-// timed out can hold the call up to about a second past the deadline. The
-// guard costs a goroutine per call, so it is used only when there is a
-// deadline to keep; a context that can only be cancelled is left to
-// valkey-go.
-func within(ctx context.Context, f func() valkey.ValkeyResult) valkey.ValkeyResult {
-	ch := make(chan valkey.ValkeyResult, 1)
-	go func() { ch <- f() }()
-	select {
-	case res := <-ch:
-		return res
-	case <-ctx.Done():
-		select {
-		case res := <-ch: // finished at the same moment: keep the answer
-			return res
-		default:
-			return valkey.NewErrorResult(ctx.Err())
-		}
-	}
-}
-
 func noop() {}
 
 // bound applies Options.Timeout to ctx unless ctx already ends sooner.
+// valkey-go keeps a context's deadline itself (see the package
+// documentation for the one wait where it may not), so a call needs no
+// goroutine of its own to keep it.
 func (s *Store) bound(ctx context.Context) (context.Context, context.CancelFunc) {
 	if s.timeout <= 0 {
 		return ctx, noop
