@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/valkey-io/valkey-go"
@@ -75,7 +76,9 @@ func New(client valkey.Client, opts Options) *Store {
 }
 
 // Load implements [store.Store]. It reads the record with GET, or through the
-// client-side cache when Options.CacheTTL is set.
+// client-side cache when Options.CacheTTL is set. A key that holds something
+// other than a string is no record: Load reports it as not found and removes
+// it, since it has no expiry and would otherwise stay forever.
 func (s *Store) Load(ctx context.Context, key string) (record []byte, found bool, err error) {
 	record, found, _, err = s.load(ctx, key)
 	return record, found, err
@@ -103,6 +106,13 @@ func (s *Store) load(ctx context.Context, key string) (record []byte, found, hit
 	switch {
 	case valkey.IsValkeyNil(err):
 		return nil, false, res.IsCacheHit(), nil
+	case isWrongType(err):
+		// Delete it only while it is still not a string, in case a
+		// record was created over it meanwhile. Whether that worked or
+		// not, the answer is the same; a failure is retried by the next
+		// load of the key.
+		s.Write(ctx, []store.Op{{Key: key}})
+		return nil, false, false, nil
 	case err != nil:
 		return nil, false, false, fmt.Errorf("valkeystore: load: %w", err)
 	case len(b) == 0:
@@ -116,14 +126,21 @@ func (s *Store) load(ctx context.Context, key string) (record []byte, found, hit
 // casScript is the conditional write of one op: KEYS[1] is the key, ARGV[1]
 // the record expected (empty: none), ARGV[2] the record to keep (empty:
 // delete) and ARGV[3] its expiry in Unix milliseconds. An expired key reads
-// as nil inside a script, so it counts as absent. The reply is 1 when the write was done;
+// as nil inside a script, so it counts as absent; so does a key that holds
+// another type, which SET replaces. The reply is 1 when the write was done;
 // otherwise the record there (a string) or 0 for none, so that the caller
 // learns it without another round trip.
 //
 // It uses only what Redis 7.0 and every Valkey have, and no shebang line, so
 // that it runs under the compatible flags: a delete still works on a server
 // out of memory, where a SET fails with the server's OOM error.
-const casScript = `local cur = redis.call('GET', KEYS[1])
+const casScript = `local cur = redis.pcall('GET', KEYS[1])
+if type(cur) == 'table' and cur.err then
+	if string.sub(cur.err, 1, 9) ~= 'WRONGTYPE' then
+		return cur
+	end
+	cur = false
+end
 if (cur or '') ~= ARGV[1] then
 	return cur or 0
 end
@@ -138,7 +155,7 @@ return 1
 // casSHA is the SHA-1 of casScript, the name EVALSHA calls it by. It is a
 // constant (a test checks it against the server's SCRIPT LOAD) so that no
 // SHA-1 is computed at run time, which a FIPS-only build forbids.
-const casSHA = "f6c2dee1095416fbfb9243fe78decb27d62c56ff"
+const casSHA = "e9fa7ce79a13300924e4ee2ab6b0d6298ddc5f97"
 
 // Write implements [store.Store]. Each op is one call of a script on its own
 // key (EVALSHA, or EVAL when the server does not have the script cached), so
@@ -259,6 +276,13 @@ func reply(res valkey.ValkeyResult) (applied bool, current []byte, err error) {
 	}
 	// b aliases the client's buffer; the caller may modify Current.
 	return false, append(make([]byte, 0, len(b)), b...), nil
+}
+
+// isWrongType reports whether err is the server's refusal to run a command
+// on a key of another type.
+func isWrongType(err error) bool {
+	verr, ok := valkey.IsValkeyErr(err)
+	return ok && strings.HasPrefix(verr.Error(), "WRONGTYPE")
 }
 
 // writing notes that a write of k is about to be sent; wrote or settled

@@ -170,6 +170,68 @@ func TestWriteAfterScriptFlush(t *testing.T) {
 	}
 }
 
+// TestWrongType: a key of another type under the prefix (left by a bug or a
+// hand on the server; it has no TTL) would fail every command on it. Load
+// reports it as no record and removes it; a create replaces it; a replace or
+// delete finds no record there.
+func TestWrongType(t *testing.T) {
+	for _, tc := range []struct {
+		env   string
+		cache time.Duration
+	}{{envAddr, 0}, {envAddr, time.Minute}, {envClusterAddrs, 0}} {
+		t.Run(fmt.Sprintf("%s/cache=%v", tc.env, tc.cache), func(t *testing.T) {
+			client := newClient(t, serverAddrs(t, tc.env))
+			prefix := uniquePrefix(t, client)
+			s := valkeystore.New(client, valkeystore.Options{Prefix: prefix, CacheTTL: tc.cache})
+			ctx := context.Background()
+			hset := func(k string) {
+				t.Helper()
+				if err := client.Do(ctx, client.B().Hset().Key(prefix+k).FieldValue().FieldValue("a", "b").Build()).Error(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			typeOf := func(k string) string {
+				t.Helper()
+				typ, err := client.Do(ctx, client.B().Type().Key(prefix+k).Build()).ToString()
+				if err != nil {
+					t.Fatal(err)
+				}
+				return typ
+			}
+
+			hset("k")
+			for range 2 {
+				if rec, found, err := s.Load(ctx, "k"); err != nil || found {
+					t.Fatalf("Load of a hash = %q, %v, %v; want not found, no error", rec, found, err)
+				}
+			}
+			if typ := typeOf("k"); typ != "none" {
+				t.Fatalf("after Load the key is a %s; want it removed", typ)
+			}
+
+			hset("k")
+			ops := []store.Op{
+				{Key: "k", Old: []byte("x"), New: []byte("y"), Expiry: later()},
+				{Key: "k", Old: []byte("x")},
+			}
+			for i := range ops {
+				if err := s.Write(ctx, ops[i:i+1]); err != nil || ops[i].Applied || len(ops[i].Current) != 0 {
+					t.Fatalf("op %d on a hash = %v, applied %v, current %q; want not applied, no record", i, err, ops[i].Applied, ops[i].Current)
+				}
+			}
+			if typ := typeOf("k"); typ != "hash" {
+				t.Fatalf("a replace or delete that did not apply changed the key to a %s", typ)
+			}
+			create(t, s, "k", []byte("rec"), later())
+			if typ := typeOf("k"); typ != "string" {
+				t.Fatalf("after a create over a hash the key is a %s; want a string", typ)
+			}
+			mustLoad(t, s, "k", "rec")
+			checkTTLs(t, client, prefix)
+		})
+	}
+}
+
 // TestPipelinedWrite checks that the ops of one Write leave in one write to
 // the connection, before any reply is awaited: a rotation costs one round
 // trip (on a cluster, one to each shard involved, in parallel).
