@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net"
 	"os/exec"
 	"strconv"
@@ -307,6 +308,130 @@ func checkFails(t *testing.T, name string, ctx context.Context, want time.Durati
 	}
 	t.Logf("%s: %v after %v", name, err, took.Round(time.Millisecond))
 	return err
+}
+
+// silentProxy passes connections through to a server until it is told to
+// go silent: then it drops them, and accepts new ones without ever
+// answering, like a server that hangs between accepting a connection and
+// its handshake.
+type silentProxy struct {
+	t      *testing.T
+	l      net.Listener
+	target string
+
+	mu     sync.Mutex
+	silent bool
+	conns  []net.Conn
+	wg     sync.WaitGroup
+}
+
+func startProxy(t *testing.T, target string) *silentProxy {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &silentProxy{t: t, l: l, target: target}
+	p.wg.Go(p.serve)
+	t.Cleanup(func() {
+		l.Close()
+		p.setSilent(false) // closes every connection
+		p.wg.Wait()
+	})
+	return p
+}
+
+func (p *silentProxy) addr() string { return p.l.Addr().String() }
+
+func (p *silentProxy) serve() {
+	for {
+		c, err := p.l.Accept()
+		if err != nil {
+			return
+		}
+		p.mu.Lock()
+		silent := p.silent
+		p.conns = append(p.conns, c)
+		p.mu.Unlock()
+		if silent {
+			p.wg.Go(func() { io.Copy(io.Discard, c) })
+			continue
+		}
+		up, err := net.Dial("tcp", p.target)
+		if err != nil {
+			c.Close()
+			continue
+		}
+		p.mu.Lock()
+		p.conns = append(p.conns, up)
+		p.mu.Unlock()
+		p.wg.Go(func() { io.Copy(up, c); up.Close() })
+		p.wg.Go(func() { io.Copy(c, up); c.Close() })
+	}
+}
+
+// setSilent drops every connection and sets how new ones are served.
+func (p *silentProxy) setSilent(silent bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.silent = silent
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}
+
+// releaseDelay is how long valkey-go may take, past a call's deadline, to
+// give up a new connection whose handshake timed out: pipe.Close waits up to
+// a second for the connection's queue to drain (see the package
+// documentation).
+const releaseDelay = time.Second
+
+// TestServerSilent: the server accepts connections and never answers (the
+// connection the client had is gone, so it must open a new one). Each call,
+// concurrent ones too, fails within the bound the package documentation
+// gives: Options.Timeout (a call with a shorter deadline may wait for a
+// connection another call is opening), plus valkey-go's release of a
+// connection whose handshake timed out.
+func TestServerSilent(t *testing.T) {
+	srv := startServer(t)
+	proxy := startProxy(t, srv.addr())
+	client := newClient(t, []string{proxy.addr()})
+	const timeout = 200 * time.Millisecond
+	for _, cache := range []time.Duration{0, time.Minute} {
+		s := valkeystore.New(client, valkeystore.Options{Timeout: timeout, CacheTTL: cache})
+		ctx := context.Background()
+		create(t, s, faultKey, []byte(faultRecord), later())
+
+		// A call may first meet a connection the proxy dropped (EOF)
+		// before the client opens a new one; any failure will do, in time.
+		proxy.setSilent(true)
+		for _, op := range faultOps(s) {
+			checkFails(t, op.name, ctx, timeout+releaseDelay, op.do)
+		}
+
+		var wg sync.WaitGroup
+		for i := range 16 {
+			op := faultOps(s)[i%5]
+			wg.Go(func() {
+				ctx := ctx
+				if i%4 == 0 {
+					var cancel context.CancelFunc
+					ctx, cancel = context.WithTimeout(ctx, 50*time.Millisecond)
+					defer cancel()
+				}
+				checkFails(t, "concurrent "+op.name, ctx, timeout+releaseDelay, op.do)
+			})
+		}
+		wg.Wait()
+
+		proxy.setSilent(false)
+		poll(t, 5*time.Second, "the client never recovered from the silent server", func() bool {
+			_, _, err := s.Load(ctx, faultKey)
+			return err == nil
+		})
+		remove(t, s, faultKey, []byte(faultRecord))
+	}
 }
 
 // TestOutOfMemory fills a server with a memory limit and no eviction until it
