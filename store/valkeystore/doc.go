@@ -1,4 +1,4 @@
-// Package valkeystore keeps session records in Valkey (or Redis 6 and later)
+// Package valkeystore keeps session records in Valkey (or Redis 7 and later)
 // through a [valkey.Client] from [github.com/valkey-io/valkey-go].
 //
 // # The client
@@ -13,19 +13,46 @@
 //
 // Each record is one string key, Options.Prefix followed by the key the
 // session manager passes (a hash of the session token, never the token).
-// Every key carries an absolute expiry: Save writes with SET ... PXAT and a
-// computed expiry at or before the present deletes the key instead, so no key
-// is ever left without a TTL. [Store.Replace] writes the same way but only
-// over a record that is still there (SET ... XX), so a session deleted by one
-// request is not brought back by a slower one. [Store.Touch] moves the expiry
-// with PEXPIREAT without rewriting the record.
+// Every key carries an absolute expiry, set with SET ... PXAT; a write whose
+// expiry is at or before the present (by this process's clock) deletes the
+// key instead, so no key is ever left without a TTL.
+//
+// A key under the prefix that holds another type (a hash, say, written by
+// hand or by another program) is not a record: [Store.Load] reports it as
+// not found and removes it, since it has no TTL and would otherwise fail
+// every request of that session forever, and a write that creates a record
+// replaces it.
+//
+// # Writes
+//
+// [Store.Write] is a compare-and-set: each op runs a short Lua script on its
+// key that reads the live record, compares it byte for byte with the one
+// the caller expects, and only then sets (SET ... PXAT) or deletes (UNLINK)
+// it. An expired key reads as absent inside the script. When the record is
+// not the expected one, the script returns the record it found, which the
+// caller gets as the op's Current, so that it can merge without reading the
+// key again. This is how concurrent requests of one session lose nothing
+// silently; it also makes a stale read from the client-side cache harmless:
+// the write fails and returns the current record.
+//
+// The script is called by its SHA-1 (EVALSHA). A server that does not have
+// it yet (after a restart, a failover or SCRIPT FLUSH) answers NOSCRIPT
+// without running anything, and the store then sends the script itself
+// (EVAL), once per op; the server keeps it from then on. The script needs
+// nothing beyond Redis 7.0 and runs on every Valkey. It declares no flags,
+// so a server that is out of memory still runs it: a delete works, and a
+// SET fails with the server's OOM error.
+//
+// Several ops in one Write are pipelined: a rotation (create the new record,
+// retire the old one) costs one round trip, to each shard involved in
+// parallel. The ops are independent, each atomic on its own key.
 //
 // # Cluster
 //
-// Every command names exactly one key, so a Store works unchanged on a
-// cluster client; sessions spread over the shards by their hashed keys. Do
-// not put a hash tag (a "{...}" part) in the prefix: it would pin every
-// session to one shard. No command scans or lists keys.
+// Every command and every script call names exactly one key, so a Store
+// works unchanged on a cluster client; sessions spread over the shards by
+// their hashed keys. Do not put a hash tag (a "{...}" part) in the prefix: it
+// would pin every session to one shard. No command scans or lists keys.
 //
 // # Client-side caching
 //
@@ -34,7 +61,8 @@
 // record read once is served from the process's memory until the server
 // reports a change to its key, or at most CacheTTL after it was fetched, or
 // when the record itself expires, whichever comes first. A warm read then
-// costs well under a microsecond instead of a round trip.
+// costs well under a microsecond instead of a round trip. Writes always go
+// to the server.
 //
 // Turn it on when sessions are read far more often than they are written, as
 // with the idle refresh throttled and handlers that mostly read, and
@@ -49,17 +77,20 @@
 //   - Staleness across instances: a write from another client becomes
 //     visible here when the server's invalidation message arrives, normally
 //     well under a millisecond later; if the connection is lost, cached
-//     entries are dropped with it. A write this Store has completed is
-//     visible to its own next Load: for CacheTTL after writing a key, it uses
-//     a cached answer for that key only if it is the value written (and no
-//     other write of the key overlapped it), and reads the key with a plain
-//     GET otherwise, until the invalidation of the old copy has arrived,
-//     usually within a millisecond. This holds for reads from the primary;
-//     a client set to read from replicas (SendToReplicas, ReplicaOnly) sees
-//     their replication lag as well.
-//   - It needs RESP3 (Redis 6 or later, any Valkey). On a client that speaks
-//     RESP2 (ClientOption.AlwaysRESP2) or has caching disabled
-//     (ClientOption.DisableCache), valkey-go falls back to plain reads.
+//     entries are dropped with it. A write based on a stale copy does not
+//     apply and returns the current record. A write this Store has
+//     completed is visible to its own next Load: for CacheTTL after writing
+//     a key, it uses a cached answer for that key only if it is the value
+//     written (and no other write of the key from this Store overlapped
+//     it), and reads the key with a plain GET otherwise, until the
+//     invalidation of the old copy has arrived, usually within a
+//     millisecond. This holds for reads from the primary; a client set to
+//     read from replicas (SendToReplicas, ReplicaOnly) sees their
+//     replication lag as well.
+//   - It needs RESP3, which every server the store runs on speaks. On a
+//     client that speaks RESP2 (ClientOption.AlwaysRESP2) or has caching
+//     disabled (ClientOption.DisableCache), valkey-go falls back to plain
+//     reads.
 //
 // # Failures
 //
@@ -67,17 +98,32 @@
 // cause: the context's error (errors.Is(err, context.DeadlineExceeded)) when
 // the call ran out of time, or the network or server error otherwise (for
 // instance the server's OOM refusal when it is out of memory). Messages name
-// the operation, never a key or a record.
+// the operation ("valkeystore: load: ...", "valkeystore: write: ..."), never
+// a key or a record. When Write fails, each of its ops may or may not have
+// been done, and one may still be done after Write returns (a command
+// already sent); since every write is a compare-and-set, a late one applies
+// only if the record is still the one it expected.
 //
 // How long a call may take is up to its context and Options.Timeout, which
-// bounds each command when the context allows longer; a call returns by that
-// deadline, even while the client is still tearing down a connection to a
-// server that stopped answering. Set one of them: while
+// bounds each call when the context allows longer. Set one of them: while
 // the server is unreachable valkey-go retries reads until the context ends,
-// and a request's context has no deadline of its own. Connections are
-// re-established by the client: once the server is back, the next call works
-// without rebuilding anything. A Save or Delete that fails because its
-// context ended may still reach the server and take effect afterwards, even
-// after a later write of the same key has succeeded; the session manager
-// then sees the older record, never a corrupt one.
+// and a request's context has no deadline of its own. valkey-go keeps the
+// deadline on the connection itself (the store starts no goroutine per
+// call), so a call returns by it, except while a connection is being opened
+// to a server that accepts it and then does not answer:
+//   - A call that needs a connection another call is opening waits for that
+//     attempt, however short its own deadline. The attempt ends by the
+//     deadline of the call that started it (Options.Timeout, when it came
+//     through a Store), and in any case within ClientOption.Dialer.Timeout
+//     (5 seconds by default) for the TCP connection and again for the
+//     handshake. Other users of the same client without deadlines are
+//     bounded by that option only, so keep it near Options.Timeout.
+//   - When such an attempt times out, valkey-go can take up to about one
+//     more second to release the connection, and the calls waiting on it
+//     wait that long too.
+//
+// With Options.Timeout set, a call therefore returns within Options.Timeout,
+// plus about a second in the worst case. Connections are re-established by
+// the client: once the server is back, the next call works without
+// rebuilding anything.
 package valkeystore
