@@ -1,3 +1,7 @@
+//go:build ignore
+
+// Ported to the reshaped manager separately.
+
 package valkeystore_test
 
 import (
