@@ -6,12 +6,12 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZTIME    ?= 10000x
 GO          ?= go
 
-.PHONY: test check fmt vet staticcheck unit fuzz bench
+.PHONY: test check fmt vet staticcheck doccheck unit fuzz bench
 
 test:
 	scripts/servers.sh run $(MAKE) --no-print-directory check
 
-check: fmt vet staticcheck unit fuzz
+check: fmt vet staticcheck doccheck unit fuzz
 
 fmt:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -22,6 +22,10 @@ vet:
 
 staticcheck:
 	$(GO) run $(STATICCHECK) ./...
+
+# Every exported name and every package has a doc comment.
+doccheck:
+	$(GO) run ./internal/cmd/doccheck
 
 unit:
 	$(GO) test -race -count=1 ./...
