@@ -52,7 +52,7 @@ type Options struct {
 
 // ErrAborted is returned by writes that follow a failed commit: the error
 // handler has answered the request instead of the handler.
-var ErrAborted = errors.New("session: response replaced by the error handler")
+var ErrAborted = errors.New("middleware: response replaced by the error handler")
 
 // DefaultErrorHandler returns the error handler used when Options has none:
 // it logs err (which never contains a token) and answers 500 with a generic

@@ -254,3 +254,11 @@ func TestHeadRequest(t *testing.T) {
 		t.Fatalf("HEAD: cookies %v, Vary %q", rec.Result().Cookies(), rec.Header().Get("Vary"))
 	}
 }
+
+// TestErrorsNamePackage: an error reads with its own package's prefix, so a
+// user who sees it knows where to look.
+func TestErrorsNamePackage(t *testing.T) {
+	if got := ErrAborted.Error(); !strings.HasPrefix(got, "middleware: ") {
+		t.Errorf("ErrAborted = %q, want the prefix \"middleware: \"", got)
+	}
+}
