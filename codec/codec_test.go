@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"reflect"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -810,4 +811,119 @@ func FuzzDecode(f *testing.F) {
 		var a any
 		_ = codec.MsgPack.Unmarshal(data, &a)
 	})
+}
+
+// tagged is a payload tagged for encoding/json, as many applications' types
+// already are, plus one field that MsgPack is told apart.
+type tagged struct {
+	UserID  int64    `json:"user_id"`
+	CSRF    string   `json:"-"`
+	Note    string   `json:"note,omitempty"`
+	Roles   []string `json:",omitempty"`
+	Theme   string   // untagged: the field name
+	Both    string   `msgpack:"m" json:"j"`
+	MsgOnly string   `msgpack:"-" json:"kept_by_json"`
+}
+
+// TestStructTags: MsgPack reads json tags where a field has no msgpack tag,
+// so a struct tagged for JSON is stored under the same keys by both codecs;
+// a msgpack tag, where there is one, wins.
+func TestStructTags(t *testing.T) {
+	in := tagged{UserID: 7, CSRF: "secret-csrf", Theme: "dark", Both: "b", MsgOnly: "x"}
+	for _, tc := range []struct {
+		name string
+		c    codec.Codec
+		keys []string // the top-level keys stored, sorted
+		want tagged   // what decodes back
+	}{
+		{"msgpack", codec.MsgPack, []string{"Theme", "m", "user_id"},
+			tagged{UserID: 7, Theme: "dark", Both: "b"}},
+		{"json", codec.JSON, []string{"Theme", "j", "kept_by_json", "user_id"},
+			tagged{UserID: 7, Theme: "dark", Both: "b", MsgOnly: "x"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b, err := tc.c.Append(nil, &in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if bytes.Contains(b, []byte("secret-csrf")) {
+				t.Errorf("a json:\"-\" field was stored: %q", b)
+			}
+			var m map[string]any
+			if err := tc.c.Unmarshal(b, &m); err != nil {
+				t.Fatal(err)
+			}
+			var keys []string
+			for k := range m {
+				keys = append(keys, k)
+			}
+			slices.Sort(keys)
+			if diff := cmp.Diff(tc.keys, keys); diff != "" {
+				t.Errorf("stored keys (-want +got):\n%s", diff)
+			}
+			var got tagged
+			if err := tc.c.Unmarshal(b, &got); err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("decoded (-want +got):\n%s", diff)
+			}
+		})
+	}
+	// omitempty from the json tag is honoured when the field is set.
+	b, err := codec.MsgPack.Append(nil, &tagged{Note: "n", Roles: []string{"admin"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := codec.MsgPack.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	if m["note"] != "n" || m["Roles"] == nil {
+		t.Errorf("set omitempty fields: stored %v, want note and Roles", m)
+	}
+}
+
+// TestStructTagsKeepName: a msgpack tag naming the Go field keeps reading
+// records written before the field gained a json tag; an embedded struct
+// tagged noinline is nested under its name, as JSON nests it.
+func TestStructTagsKeepName(t *testing.T) {
+	type before struct {
+		UserID int64
+		Name   string
+	}
+	type after struct {
+		UserID int64  `msgpack:"UserID" json:"user_id"`
+		Name   string `json:"name"`
+	}
+	b, err := codec.MsgPack.Append(nil, &before{UserID: 7, Name: "Ada"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got after
+	if err := codec.MsgPack.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(after{UserID: 7}, got); diff != "" {
+		t.Errorf("old record into the json-tagged type (-want +got):\n%s", diff)
+	}
+
+	type base struct{ A int }
+	type outer struct {
+		base `msgpack:"base,noinline" json:"base"`
+		C    int
+	}
+	for _, cc := range codecs {
+		b, err := cc.c.Append(nil, &outer{base{1}, 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]any
+		if err := cc.c.Unmarshal(b, &m); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := m["base"]; !ok || len(m) != 2 {
+			t.Errorf("%s: stored %v, want keys base and C", cc.name, m)
+		}
+	}
 }
