@@ -1,11 +1,14 @@
 // Package codec turns a session's payload, the application's own type, into
 // bytes and back.
 //
-// [MsgPack] is the default: compact and quick. [JSON] is there for records
-// that other programs must read. Both encode structs by field name, so a
-// record written before a field was added, removed or renamed still decodes
-// (unknown fields are skipped, missing ones stay zero); a record whose fields
-// changed type fails to decode, and the manager treats it as no session.
+// [MsgPack] returns the default codec: compact and quick. [JSON] returns one
+// for records that other programs must read. They are functions rather than
+// variables so that no package can swap a codec under every other one.
+//
+// Both encode structs by field name, so a record written before a field was
+// added, removed or renamed still decodes (unknown fields are skipped,
+// missing ones stay zero); a record whose fields changed type fails to
+// decode, and the manager treats it as no session.
 //
 // # Struct tags
 //

@@ -24,8 +24,8 @@ var codecs = []struct {
 	name string
 	c    codec.Codec
 }{
-	{"msgpack", codec.MsgPack},
-	{"json", codec.JSON},
+	{"msgpack", codec.MsgPack()},
+	{"json", codec.JSON()},
 }
 
 // timeEqual compares times by instant, ignoring location and monotonic clock.
@@ -392,9 +392,9 @@ func TestSchemaEvolutionNilToValue(t *testing.T) {
 		}
 	}
 	// The pooled decoder survives: the next decode works.
-	b, _ := codec.MsgPack.Append(nil, fullPayload())
+	b, _ := codec.MsgPack().Append(nil, fullPayload())
 	var p payload
-	if err := codec.MsgPack.Unmarshal(b, &p); err != nil {
+	if err := codec.MsgPack().Unmarshal(b, &p); err != nil {
 		t.Fatalf("Unmarshal after a recovered panic: %v", err)
 	}
 }
@@ -543,7 +543,7 @@ func TestMsgPackHugeLengths(t *testing.T) {
 				t.Run(name+"/"+where+"/"+tg.name, func(t *testing.T) {
 					var before, after runtime.MemStats
 					runtime.ReadMemStats(&before)
-					err := codec.MsgPack.Unmarshal(data, tg.new())
+					err := codec.MsgPack().Unmarshal(data, tg.new())
 					runtime.ReadMemStats(&after)
 					if err == nil {
 						t.Errorf("Unmarshal(%x) = nil error", data)
@@ -570,7 +570,7 @@ func TestMsgPackBoundedBySize(t *testing.T) {
 		before, after runtime.MemStats
 	)
 	runtime.ReadMemStats(&before)
-	err := codec.MsgPack.Unmarshal(in, &s)
+	err := codec.MsgPack().Unmarshal(in, &s)
 	runtime.ReadMemStats(&after)
 	if err != nil || len(s) != n {
 		t.Fatalf("Unmarshal(%d nils) = (%d elements, %v)", n, len(s), err)
@@ -581,7 +581,7 @@ func TestMsgPackBoundedBySize(t *testing.T) {
 	}
 	// One element fewer than declared: rejected before any decoding.
 	var s2 []int64
-	if err := codec.MsgPack.Unmarshal(in[:len(in)-1], &s2); err == nil || s2 != nil {
+	if err := codec.MsgPack().Unmarshal(in[:len(in)-1], &s2); err == nil || s2 != nil {
 		t.Errorf("Unmarshal(%d of %d) = (%d elements, %v), want an error and no slice", n-1, n, len(s2), err)
 	}
 }
@@ -593,10 +593,10 @@ func TestMsgPackDepth(t *testing.T) {
 		return append(bytes.Repeat([]byte{0x91}, depth), 0x01)
 	}
 	var v any
-	if err := codec.MsgPack.Unmarshal(nest(100), &v); err != nil {
+	if err := codec.MsgPack().Unmarshal(nest(100), &v); err != nil {
 		t.Errorf("depth 100: %v", err)
 	}
-	if err := codec.MsgPack.Unmarshal(nest(1_000_000), &v); err == nil {
+	if err := codec.MsgPack().Unmarshal(nest(1_000_000), &v); err == nil {
 		t.Errorf("depth 1e6: nil error")
 	}
 }
@@ -606,13 +606,13 @@ func TestMsgPackDepth(t *testing.T) {
 // values after the first are tolerated: a msgpack.CustomEncoder may write
 // several with EncodeMulti.
 func TestMsgPackTrailing(t *testing.T) {
-	b, err := codec.MsgPack.Append(nil, fullPayload())
+	b, err := codec.MsgPack().Append(nil, fullPayload())
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, tail := range [][]byte{{0xc1}, {0xdd, 0, 0, 0, 9}, {0xa5, 'x'}} {
 		var p payload
-		if err := codec.MsgPack.Unmarshal(append(b[:len(b):len(b)], tail...), &p); err == nil {
+		if err := codec.MsgPack().Unmarshal(append(b[:len(b):len(b)], tail...), &p); err == nil {
 			t.Errorf("Unmarshal(record + %x) = nil error", tail)
 		}
 	}
@@ -638,12 +638,12 @@ func TestMsgPackCustomEncoder(t *testing.T) {
 	}
 	want := withPair{A: 1, P: &pair{"s", 2}, Z: "z"}
 	for _, v := range []any{&want, &pair{"top", 3}} {
-		b, err := codec.MsgPack.Append(nil, v)
+		b, err := codec.MsgPack().Append(nil, v)
 		if err != nil {
 			t.Fatal(err)
 		}
 		got := reflect.New(reflect.TypeOf(v).Elem()).Interface()
-		if err := codec.MsgPack.Unmarshal(b, got); err != nil {
+		if err := codec.MsgPack().Unmarshal(b, got); err != nil {
 			t.Fatalf("Unmarshal(%x) into %T: %v", b, got, err)
 		}
 		if diff := cmp.Diff(v, got); diff != "" {
@@ -806,10 +806,10 @@ func FuzzDecode(f *testing.F) {
 			}
 		}
 		var r rich
-		_ = codec.MsgPack.Unmarshal(data, &r)
-		_ = codec.JSON.Unmarshal(data, &r)
+		_ = codec.MsgPack().Unmarshal(data, &r)
+		_ = codec.JSON().Unmarshal(data, &r)
 		var a any
-		_ = codec.MsgPack.Unmarshal(data, &a)
+		_ = codec.MsgPack().Unmarshal(data, &a)
 	})
 }
 
@@ -836,9 +836,9 @@ func TestStructTags(t *testing.T) {
 		keys []string // the top-level keys stored, sorted
 		want tagged   // what decodes back
 	}{
-		{"msgpack", codec.MsgPack, []string{"Theme", "m", "user_id"},
+		{"msgpack", codec.MsgPack(), []string{"Theme", "m", "user_id"},
 			tagged{UserID: 7, Theme: "dark", Both: "b"}},
-		{"json", codec.JSON, []string{"Theme", "j", "kept_by_json", "user_id"},
+		{"json", codec.JSON(), []string{"Theme", "j", "kept_by_json", "user_id"},
 			tagged{UserID: 7, Theme: "dark", Both: "b", MsgOnly: "x"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -871,12 +871,12 @@ func TestStructTags(t *testing.T) {
 		})
 	}
 	// omitempty from the json tag is honoured when the field is set.
-	b, err := codec.MsgPack.Append(nil, &tagged{Note: "n", Roles: []string{"admin"}})
+	b, err := codec.MsgPack().Append(nil, &tagged{Note: "n", Roles: []string{"admin"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var m map[string]any
-	if err := codec.MsgPack.Unmarshal(b, &m); err != nil {
+	if err := codec.MsgPack().Unmarshal(b, &m); err != nil {
 		t.Fatal(err)
 	}
 	if m["note"] != "n" || m["Roles"] == nil {
@@ -896,12 +896,12 @@ func TestStructTagsKeepName(t *testing.T) {
 		UserID int64  `msgpack:"UserID" json:"user_id"`
 		Name   string `json:"name"`
 	}
-	b, err := codec.MsgPack.Append(nil, &before{UserID: 7, Name: "Ada"})
+	b, err := codec.MsgPack().Append(nil, &before{UserID: 7, Name: "Ada"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var got after
-	if err := codec.MsgPack.Unmarshal(b, &got); err != nil {
+	if err := codec.MsgPack().Unmarshal(b, &got); err != nil {
 		t.Fatal(err)
 	}
 	if diff := cmp.Diff(after{UserID: 7}, got); diff != "" {
@@ -925,5 +925,19 @@ func TestStructTagsKeepName(t *testing.T) {
 		if _, ok := m["base"]; !ok || len(m) != 2 {
 			t.Errorf("%s: stored %v, want keys base and C", cc.name, m)
 		}
+	}
+}
+
+// TestCodecsAreFunctions: the codecs are returned by functions, not held in
+// variables that any package could reassign for every other one. Each call
+// returns an equal value, so a caller can tell which codec it holds.
+func TestCodecsAreFunctions(t *testing.T) {
+	for name, f := range map[string]func() codec.Codec{"MsgPack": codec.MsgPack, "JSON": codec.JSON} {
+		if c := f(); c == nil || c != f() {
+			t.Errorf("%s() = %#v, then %#v; want one non-nil value", name, c, f())
+		}
+	}
+	if codec.MsgPack() == codec.JSON() {
+		t.Error("MsgPack() == JSON()")
 	}
 }

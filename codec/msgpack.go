@@ -9,11 +9,12 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 )
 
-// MsgPack encodes with MessagePack (github.com/vmihailenco/msgpack/v5): structs
-// as maps keyed by field name (or the name its `msgpack` or `json` tag gives:
-// see Struct tags in the package documentation), integers in their smallest
-// form, time.Time to the nanosecond.
-var MsgPack Codec = msgpackCodec{}
+// MsgPack returns the default codec, which encodes with MessagePack
+// (github.com/vmihailenco/msgpack/v5): structs as maps keyed by field name
+// (or the name its `msgpack` or `json` tag gives: see Struct tags in the
+// package documentation), integers in their smallest form, time.Time to the
+// nanosecond. Every call returns the same value.
+func MsgPack() Codec { return msgpackCodec{} }
 
 type msgpackCodec struct{}
 
