@@ -62,12 +62,12 @@ func benchSetups() []benchSetup {
 	mem := func(*testing.B) store.Backend { return memstore.New(memstore.Options{SweepInterval: -1}) }
 	cookie := func(*testing.B) store.Backend { return cookiestore.New(cookiestore.Options{}) }
 	setups := []benchSetup{
-		{"mem/msgpack", mem, codec.MsgPack, false},
-		{"mem/msgpack/cipher", mem, codec.MsgPack, true},
-		{"mem/json", mem, codec.JSON, false},
-		{"mem/json/cipher", mem, codec.JSON, true},
-		{"cookie/msgpack", cookie, codec.MsgPack, true},
-		{"cookie/json", cookie, codec.JSON, true},
+		{"mem/msgpack", mem, codec.MsgPack(), false},
+		{"mem/msgpack/cipher", mem, codec.MsgPack(), true},
+		{"mem/json", mem, codec.JSON(), false},
+		{"mem/json/cipher", mem, codec.JSON(), true},
+		{"cookie/msgpack", cookie, codec.MsgPack(), true},
+		{"cookie/json", cookie, codec.JSON(), true},
 	}
 	// Against a real server when there is one (make bench-valkey, or
 	// scripts/servers.sh run go test -bench ...).
@@ -83,8 +83,8 @@ func benchSetups() []benchSetup {
 			}
 		}
 		setups = append(setups,
-			benchSetup{"valkey/msgpack/cipher", vk(0), codec.MsgPack, true},
-			benchSetup{"valkey/msgpack/cipher/cached", vk(time.Minute), codec.MsgPack, true},
+			benchSetup{"valkey/msgpack/cipher", vk(0), codec.MsgPack(), true},
+			benchSetup{"valkey/msgpack/cipher/cached", vk(time.Minute), codec.MsgPack(), true},
 		)
 	}
 	return setups
@@ -198,7 +198,7 @@ func BenchmarkCodec(b *testing.B) {
 	for _, c := range []struct {
 		name  string
 		codec codec.Codec
-	}{{"msgpack", codec.MsgPack}, {"json", codec.JSON}} {
+	}{{"msgpack", codec.MsgPack()}, {"json", codec.JSON()}} {
 		enc, err := c.codec.Append(nil, &v)
 		if err != nil {
 			b.Fatal(err)
@@ -228,7 +228,7 @@ func BenchmarkCipher(b *testing.B) {
 		b.Fatal(err)
 	}
 	v := fullSess()
-	plain, _ := codec.MsgPack.Append(make([]byte, 26), &v)
+	plain, _ := codec.MsgPack().Append(make([]byte, 26), &v)
 	ad := []byte("an-associated-data-string-of-43-characters!")
 	b.Run("seal", func(b *testing.B) {
 		b.ReportAllocs()

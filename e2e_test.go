@@ -1014,7 +1014,7 @@ func TestMapPayloadReadOnly(t *testing.T) {
 	for _, c := range []struct {
 		name  string
 		codec codec.Codec
-	}{{"msgpack", codec.MsgPack}, {"json", codec.JSON}} {
+	}{{"msgpack", codec.MsgPack()}, {"json", codec.JSON()}} {
 		t.Run(c.name, func(t *testing.T) {
 			st := &countingStore{Store: newMem(memstore.Options{SweepInterval: -1})}
 			m, _ := session.New[withMaps](st, session.Options{Codec: c.codec})

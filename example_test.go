@@ -95,7 +95,7 @@ func Example_options() {
 		panic(err)
 	}
 	mgr, err := session.New[Sess](memstore.New(memstore.Options{}), session.Options{
-		Codec:  codec.JSON,
+		Codec:  codec.JSON(),
 		Cipher: ring,
 	})
 	if err != nil {

@@ -90,9 +90,9 @@ func fuzzSetups(t testing.TB) []fuzzSetup {
 		ring  *cipher.Ring
 		codec codec.Codec
 	}{
-		{"cipher/msgpack", ring, codec.MsgPack},
-		{"plain/msgpack", nil, codec.MsgPack},
-		{"plain/json", nil, codec.JSON},
+		{"cipher/msgpack", ring, codec.MsgPack()},
+		{"plain/msgpack", nil, codec.MsgPack()},
+		{"plain/json", nil, codec.JSON()},
 	} {
 		st := &fuzzStore{Store: memstore.New(memstore.Options{SweepInterval: -1, Now: now})}
 		m, err := New[fuzzSess](st, Options{
@@ -163,7 +163,7 @@ var nilLogin = []byte("\x81\xa5Login\xc0")
 func TestLoadLeavesUndecodable(t *testing.T) {
 	ctx := context.Background()
 	for _, s := range fuzzSetups(t) {
-		if s.ring != nil || s.codec != codec.MsgPack {
+		if s.ring != nil || s.codec != codec.MsgPack() {
 			continue
 		}
 		for _, payload := range [][]byte{nilLogin, {0xdd, 0xff, 0xff, 0xff, 0xff}, {0xc1}} {

@@ -54,7 +54,7 @@ var (
 
 // Options configures a [Manager]. The zero value is the secure default.
 type Options struct {
-	// Codec encodes the payload. Nil means codec.MsgPack.
+	// Codec encodes the payload. Nil means codec.MsgPack().
 	Codec codec.Codec
 
 	// Cipher seals records. Nil stores records in plaintext, which server-side
@@ -170,7 +170,7 @@ func New[T any](b store.Backend, opts Options) (*Manager[T], error) {
 		seed:     maphash.MakeSeed(),
 	}
 	if m.codec == nil {
-		m.codec = codec.MsgPack
+		m.codec = codec.MsgPack()
 	}
 	if m.now == nil {
 		m.now = time.Now

@@ -66,7 +66,8 @@ type key struct {
 }
 
 // Ring seals with its first key and opens with any of its keys. It is safe
-// for concurrent use.
+// for concurrent use. Build one with NewRing or ParseKeys: the zero Ring
+// holds no key.
 type Ring struct {
 	keys []key
 }
@@ -135,8 +136,14 @@ func keyID(k []byte) uint32 {
 
 // Seal appends to dst the sealed form of plaintext under the ring's first key,
 // bound to ad, and returns the extended slice. Neither plaintext nor ad may
-// overlap the bytes Seal appends to dst.
+// overlap the bytes Seal appends to dst. It panics on a Ring that was not
+// built by NewRing or ParseKeys (a nil or zero Ring), which has no key.
 func (r *Ring) Seal(dst, plaintext, ad []byte) []byte {
+	if r == nil || len(r.keys) == 0 {
+		// A programmer error, not a condition to handle: there is nothing
+		// sensible to seal with, and sealing nothing would store plaintext.
+		panic("cipher: Seal on a Ring with no keys; build one with NewRing")
+	}
 	k := r.keys[0]
 	n := len(dst)
 	dst = grow(dst, Overhead+len(plaintext))
@@ -154,9 +161,9 @@ func (r *Ring) Seal(dst, plaintext, ad []byte) []byte {
 // record's memory, and record's contents are changed (an ad that shares
 // record's memory is copied first). rotate reports a record sealed with a key
 // other than the first, which the caller should re-seal. Any failure is
-// ErrOpen.
+// ErrOpen, and so is every Open with a nil or zero Ring, which holds no key.
 func (r *Ring) Open(record, ad []byte) (plaintext []byte, rotate bool, err error) {
-	if len(record) < Overhead || record[0] != version {
+	if r == nil || len(record) < Overhead || record[0] != version {
 		return nil, false, ErrOpen
 	}
 	id := binary.BigEndian.Uint32(record[1:headerSize])

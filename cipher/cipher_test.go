@@ -240,6 +240,38 @@ func TestNewRingErrors(t *testing.T) {
 	}
 }
 
+// TestRingWithoutKeys: a Ring not built by NewRing has no key. Opening with
+// it is a failure like any other; sealing with it is a programmer error that
+// panics saying so, not with an index out of range.
+func TestRingWithoutKeys(t *testing.T) {
+	rec := mustRing(t, fixedKey(1)).Seal(nil, plain, ad)
+	for name, r := range map[string]*cipher.Ring{"zero": {}, "nil": nil} {
+		t.Run(name, func(t *testing.T) {
+			var (
+				err error
+				msg any
+			)
+			func() {
+				defer func() { msg = recover() }()
+				_, _, err = r.Open(clone(rec), ad)
+			}()
+			if msg != nil {
+				t.Fatalf("Open panicked: %v", msg)
+			}
+			wantErrOpen(t, "Open on a Ring with no keys", err)
+
+			func() {
+				defer func() { msg = recover() }()
+				r.Seal(nil, plain, ad)
+			}()
+			const want = "cipher: Seal on a Ring with no keys; build one with NewRing"
+			if msg != want {
+				t.Fatalf("Seal panicked with %v, want %q", msg, want)
+			}
+		})
+	}
+}
+
 func TestNewRingKeepsNoReferenceToKeys(t *testing.T) {
 	k := fixedKey(3)
 	r := mustRing(t, k)

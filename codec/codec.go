@@ -1,11 +1,32 @@
 // Package codec turns a session's payload, the application's own type, into
 // bytes and back.
 //
-// [MsgPack] is the default: compact and quick. [JSON] is there for records
-// that other programs must read. Both encode structs by field name, so a
-// record written before a field was added, removed or renamed still decodes
-// (unknown fields are skipped, missing ones stay zero); a record whose fields
-// changed type fails to decode, and the manager treats it as no session.
+// [MsgPack] returns the default codec: compact and quick. [JSON] returns one
+// for records that other programs must read. They are functions rather than
+// variables so that no package can swap a codec under every other one.
+//
+// Both encode structs by field name, so a record written before a field was
+// added, removed or renamed still decodes (unknown fields are skipped,
+// missing ones stay zero); a record whose fields changed type fails to
+// decode, and the manager treats it as no session.
+//
+// # Struct tags
+//
+// [JSON] reads `json` tags as encoding/json does. [MsgPack] reads a field's
+// `msgpack` tag and, where a field has none, its `json` tag, so a struct
+// tagged for JSON is stored under the same names, and leaves out the same
+// fields (`json:"-"`, and empty ones marked omitempty), with either codec.
+//
+// A `msgpack` tag is read alone: where a field has one, its json tag is
+// ignored, options included. `msgpack:"-"` keeps a field out of MsgPack
+// records only, and `msgpack:"UserID"` keeps the name a field was stored
+// under before it gained `json:"user_id"`: without it, records written
+// earlier lose that field (it decodes as zero).
+//
+// Two differences remain. MsgPack inlines an embedded struct even when its
+// json tag names it, where JSON nests it under that name (tag it
+// `msgpack:"name,noinline"` to nest it in both); and MsgPack takes
+// `json:"-,"`, a field named "-" to encoding/json, for a field left out.
 package codec
 
 // Codec encodes and decodes session payloads. Implementations must be safe

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"reflect"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -23,8 +24,8 @@ var codecs = []struct {
 	name string
 	c    codec.Codec
 }{
-	{"msgpack", codec.MsgPack},
-	{"json", codec.JSON},
+	{"msgpack", codec.MsgPack()},
+	{"json", codec.JSON()},
 }
 
 // timeEqual compares times by instant, ignoring location and monotonic clock.
@@ -391,9 +392,9 @@ func TestSchemaEvolutionNilToValue(t *testing.T) {
 		}
 	}
 	// The pooled decoder survives: the next decode works.
-	b, _ := codec.MsgPack.Append(nil, fullPayload())
+	b, _ := codec.MsgPack().Append(nil, fullPayload())
 	var p payload
-	if err := codec.MsgPack.Unmarshal(b, &p); err != nil {
+	if err := codec.MsgPack().Unmarshal(b, &p); err != nil {
 		t.Fatalf("Unmarshal after a recovered panic: %v", err)
 	}
 }
@@ -542,7 +543,7 @@ func TestMsgPackHugeLengths(t *testing.T) {
 				t.Run(name+"/"+where+"/"+tg.name, func(t *testing.T) {
 					var before, after runtime.MemStats
 					runtime.ReadMemStats(&before)
-					err := codec.MsgPack.Unmarshal(data, tg.new())
+					err := codec.MsgPack().Unmarshal(data, tg.new())
 					runtime.ReadMemStats(&after)
 					if err == nil {
 						t.Errorf("Unmarshal(%x) = nil error", data)
@@ -569,7 +570,7 @@ func TestMsgPackBoundedBySize(t *testing.T) {
 		before, after runtime.MemStats
 	)
 	runtime.ReadMemStats(&before)
-	err := codec.MsgPack.Unmarshal(in, &s)
+	err := codec.MsgPack().Unmarshal(in, &s)
 	runtime.ReadMemStats(&after)
 	if err != nil || len(s) != n {
 		t.Fatalf("Unmarshal(%d nils) = (%d elements, %v)", n, len(s), err)
@@ -580,7 +581,7 @@ func TestMsgPackBoundedBySize(t *testing.T) {
 	}
 	// One element fewer than declared: rejected before any decoding.
 	var s2 []int64
-	if err := codec.MsgPack.Unmarshal(in[:len(in)-1], &s2); err == nil || s2 != nil {
+	if err := codec.MsgPack().Unmarshal(in[:len(in)-1], &s2); err == nil || s2 != nil {
 		t.Errorf("Unmarshal(%d of %d) = (%d elements, %v), want an error and no slice", n-1, n, len(s2), err)
 	}
 }
@@ -592,10 +593,10 @@ func TestMsgPackDepth(t *testing.T) {
 		return append(bytes.Repeat([]byte{0x91}, depth), 0x01)
 	}
 	var v any
-	if err := codec.MsgPack.Unmarshal(nest(100), &v); err != nil {
+	if err := codec.MsgPack().Unmarshal(nest(100), &v); err != nil {
 		t.Errorf("depth 100: %v", err)
 	}
-	if err := codec.MsgPack.Unmarshal(nest(1_000_000), &v); err == nil {
+	if err := codec.MsgPack().Unmarshal(nest(1_000_000), &v); err == nil {
 		t.Errorf("depth 1e6: nil error")
 	}
 }
@@ -605,13 +606,13 @@ func TestMsgPackDepth(t *testing.T) {
 // values after the first are tolerated: a msgpack.CustomEncoder may write
 // several with EncodeMulti.
 func TestMsgPackTrailing(t *testing.T) {
-	b, err := codec.MsgPack.Append(nil, fullPayload())
+	b, err := codec.MsgPack().Append(nil, fullPayload())
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, tail := range [][]byte{{0xc1}, {0xdd, 0, 0, 0, 9}, {0xa5, 'x'}} {
 		var p payload
-		if err := codec.MsgPack.Unmarshal(append(b[:len(b):len(b)], tail...), &p); err == nil {
+		if err := codec.MsgPack().Unmarshal(append(b[:len(b):len(b)], tail...), &p); err == nil {
 			t.Errorf("Unmarshal(record + %x) = nil error", tail)
 		}
 	}
@@ -637,12 +638,12 @@ func TestMsgPackCustomEncoder(t *testing.T) {
 	}
 	want := withPair{A: 1, P: &pair{"s", 2}, Z: "z"}
 	for _, v := range []any{&want, &pair{"top", 3}} {
-		b, err := codec.MsgPack.Append(nil, v)
+		b, err := codec.MsgPack().Append(nil, v)
 		if err != nil {
 			t.Fatal(err)
 		}
 		got := reflect.New(reflect.TypeOf(v).Elem()).Interface()
-		if err := codec.MsgPack.Unmarshal(b, got); err != nil {
+		if err := codec.MsgPack().Unmarshal(b, got); err != nil {
 			t.Fatalf("Unmarshal(%x) into %T: %v", b, got, err)
 		}
 		if diff := cmp.Diff(v, got); diff != "" {
@@ -805,9 +806,138 @@ func FuzzDecode(f *testing.F) {
 			}
 		}
 		var r rich
-		_ = codec.MsgPack.Unmarshal(data, &r)
-		_ = codec.JSON.Unmarshal(data, &r)
+		_ = codec.MsgPack().Unmarshal(data, &r)
+		_ = codec.JSON().Unmarshal(data, &r)
 		var a any
-		_ = codec.MsgPack.Unmarshal(data, &a)
+		_ = codec.MsgPack().Unmarshal(data, &a)
 	})
+}
+
+// tagged is a payload tagged for encoding/json, as many applications' types
+// already are, plus one field that MsgPack is told apart.
+type tagged struct {
+	UserID  int64    `json:"user_id"`
+	CSRF    string   `json:"-"`
+	Note    string   `json:"note,omitempty"`
+	Roles   []string `json:",omitempty"`
+	Theme   string   // untagged: the field name
+	Both    string   `msgpack:"m" json:"j"`
+	MsgOnly string   `msgpack:"-" json:"kept_by_json"`
+}
+
+// TestStructTags: MsgPack reads json tags where a field has no msgpack tag,
+// so a struct tagged for JSON is stored under the same keys by both codecs;
+// a msgpack tag, where there is one, wins.
+func TestStructTags(t *testing.T) {
+	in := tagged{UserID: 7, CSRF: "secret-csrf", Theme: "dark", Both: "b", MsgOnly: "x"}
+	for _, tc := range []struct {
+		name string
+		c    codec.Codec
+		keys []string // the top-level keys stored, sorted
+		want tagged   // what decodes back
+	}{
+		{"msgpack", codec.MsgPack(), []string{"Theme", "m", "user_id"},
+			tagged{UserID: 7, Theme: "dark", Both: "b"}},
+		{"json", codec.JSON(), []string{"Theme", "j", "kept_by_json", "user_id"},
+			tagged{UserID: 7, Theme: "dark", Both: "b", MsgOnly: "x"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b, err := tc.c.Append(nil, &in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if bytes.Contains(b, []byte("secret-csrf")) {
+				t.Errorf("a json:\"-\" field was stored: %q", b)
+			}
+			var m map[string]any
+			if err := tc.c.Unmarshal(b, &m); err != nil {
+				t.Fatal(err)
+			}
+			var keys []string
+			for k := range m {
+				keys = append(keys, k)
+			}
+			slices.Sort(keys)
+			if diff := cmp.Diff(tc.keys, keys); diff != "" {
+				t.Errorf("stored keys (-want +got):\n%s", diff)
+			}
+			var got tagged
+			if err := tc.c.Unmarshal(b, &got); err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("decoded (-want +got):\n%s", diff)
+			}
+		})
+	}
+	// omitempty from the json tag is honoured when the field is set.
+	b, err := codec.MsgPack().Append(nil, &tagged{Note: "n", Roles: []string{"admin"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := codec.MsgPack().Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	if m["note"] != "n" || m["Roles"] == nil {
+		t.Errorf("set omitempty fields: stored %v, want note and Roles", m)
+	}
+}
+
+// TestStructTagsKeepName: a msgpack tag naming the Go field keeps reading
+// records written before the field gained a json tag; an embedded struct
+// tagged noinline is nested under its name, as JSON nests it.
+func TestStructTagsKeepName(t *testing.T) {
+	type before struct {
+		UserID int64
+		Name   string
+	}
+	type after struct {
+		UserID int64  `msgpack:"UserID" json:"user_id"`
+		Name   string `json:"name"`
+	}
+	b, err := codec.MsgPack().Append(nil, &before{UserID: 7, Name: "Ada"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got after
+	if err := codec.MsgPack().Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(after{UserID: 7}, got); diff != "" {
+		t.Errorf("old record into the json-tagged type (-want +got):\n%s", diff)
+	}
+
+	type base struct{ A int }
+	type outer struct {
+		base `msgpack:"base,noinline" json:"base"`
+		C    int
+	}
+	for _, cc := range codecs {
+		b, err := cc.c.Append(nil, &outer{base{1}, 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]any
+		if err := cc.c.Unmarshal(b, &m); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := m["base"]; !ok || len(m) != 2 {
+			t.Errorf("%s: stored %v, want keys base and C", cc.name, m)
+		}
+	}
+}
+
+// TestCodecsAreFunctions: the codecs are returned by functions, not held in
+// variables that any package could reassign for every other one. Each call
+// returns an equal value, so a caller can tell which codec it holds.
+func TestCodecsAreFunctions(t *testing.T) {
+	for name, f := range map[string]func() codec.Codec{"MsgPack": codec.MsgPack, "JSON": codec.JSON} {
+		if c := f(); c == nil || c != f() {
+			t.Errorf("%s() = %#v, then %#v; want one non-nil value", name, c, f())
+		}
+	}
+	if codec.MsgPack() == codec.JSON() {
+		t.Error("MsgPack() == JSON()")
+	}
 }

@@ -2,9 +2,10 @@ package codec
 
 import "encoding/json"
 
-// JSON encodes with encoding/json: readable by any other program, larger and
-// slower than MsgPack.
-var JSON Codec = jsonCodec{}
+// JSON returns the codec that encodes with encoding/json: readable by any
+// other program, larger and slower than MsgPack. Every call returns the same
+// value.
+func JSON() Codec { return jsonCodec{} }
 
 type jsonCodec struct{}
 

@@ -9,12 +9,19 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 )
 
-// MsgPack encodes with MessagePack (github.com/vmihailenco/msgpack/v5): structs
-// as maps keyed by field name (or the `msgpack` tag), integers in their
-// smallest form, time.Time to the nanosecond.
-var MsgPack Codec = msgpackCodec{}
+// MsgPack returns the default codec, which encodes with MessagePack
+// (github.com/vmihailenco/msgpack/v5): structs as maps keyed by field name
+// (or the name its `msgpack` or `json` tag gives: see Struct tags in the
+// package documentation), integers in their smallest form, time.Time to the
+// nanosecond. Every call returns the same value.
+func MsgPack() Codec { return msgpackCodec{} }
 
 type msgpackCodec struct{}
+
+// structTag is read for a field that has no msgpack tag, so that a struct
+// tagged for encoding/json is stored under the same keys, and leaves out the
+// same fields, with either codec.
+const structTag = "json"
 
 type msgpackEncoder struct {
 	buf bytes.Buffer
@@ -25,6 +32,7 @@ var encoders = sync.Pool{New: func() any {
 	e := new(msgpackEncoder)
 	e.enc = msgpack.NewEncoder(&e.buf)
 	e.enc.UseCompactInts(true)
+	e.enc.SetCustomStructTag(structTag)
 	// Equal maps then encode alike (for the common key and value types), so
 	// a read-only request rarely needs the manager's slower equality check.
 	e.enc.SetSortMapKeys(true)
@@ -83,6 +91,7 @@ func (msgpackCodec) Unmarshal(data []byte, v any) (err error) {
 	}()
 	d.r.Reset(data)
 	d.dec.Reset(&d.r)
+	d.dec.SetCustomStructTag(structTag) // Reset forgets it
 	return d.dec.Decode(v)
 }
 

@@ -52,7 +52,7 @@ type Options struct {
 
 // ErrAborted is returned by writes that follow a failed commit: the error
 // handler has answered the request instead of the handler.
-var ErrAborted = errors.New("session: response replaced by the error handler")
+var ErrAborted = errors.New("middleware: response replaced by the error handler")
 
 // DefaultErrorHandler returns the error handler used when Options has none:
 // it logs err (which never contains a token) and answers 409 Conflict with
@@ -240,18 +240,63 @@ func addVary(h http.Header, v string) {
 	h.Add("Vary", v)
 }
 
-// noStore keeps shared caches from storing a response that sets a token.
-// A handler's own Cache-Control is kept, with the Set-Cookie header
-// excluded from caching.
+// noStore keeps shared caches from storing a response that hands out a token.
+//
+// Every Cache-Control directive the handler set is kept, each line as it was
+// written. Unless one of them already keeps shared caches from storing the
+// response (no-store, or private without a field list), no-store is added on
+// a line of its own. It is no-store rather than no-cache="Set-Cookie":
+// RFC 9111 notes that caches often treat a qualified no-cache as the
+// unqualified one, which lets them store the response, Set-Cookie and all,
+// and serve it after revalidation to the next client that sends the same
+// cookies (none, for a new visitor); and in header mode the token is not in
+// Set-Cookie at all. Responses that hand out a token are few (a new session,
+// a login, a logout), so little caching is lost.
 func noStore(h http.Header) {
-	cc := h.Get("Cache-Control")
-	switch {
-	case cc == "":
-		h.Set("Cache-Control", "no-store")
-	case strings.Contains(cc, "no-store"), strings.Contains(cc, "private"):
-	default:
-		h.Set("Cache-Control", cc+`, no-cache="Set-Cookie"`)
+	lines := h["Cache-Control"]
+	seen := false
+	for _, line := range lines {
+		for line != "" {
+			var d string
+			d, line = cutDirective(line)
+			name, _, qualified := strings.Cut(d, "=")
+			name = strings.TrimSpace(name)
+			if name == "" {
+				continue
+			}
+			seen = true
+			// Neither takes an argument; private with one ("private=X")
+			// covers only the fields it names.
+			if !qualified && (strings.EqualFold(name, "no-store") || strings.EqualFold(name, "private")) {
+				return
+			}
+		}
 	}
+	if !seen {
+		// Blank lines say nothing: replace them rather than send them.
+		h.Set("Cache-Control", "no-store")
+		return
+	}
+	h.Add("Cache-Control", "no-store")
+}
+
+// cutDirective returns the first directive of a Cache-Control line and the
+// rest after its comma. A comma inside a quoted string (a field list such as
+// no-cache="Set-Cookie, Authorization") does not end the directive; an
+// unterminated quote runs to the end of the line.
+func cutDirective(s string) (directive, rest string) {
+	quoted := false
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case quoted && c == '\\':
+			i++ // a quoted-pair: the next byte is literal
+		case c == '"':
+			quoted = !quoted
+		case c == ',' && !quoted:
+			return s[:i], s[i+1:]
+		}
+	}
+	return s, ""
 }
 
 // cookieValue returns the value of the first cookie called name in the

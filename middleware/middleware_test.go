@@ -69,26 +69,6 @@ func TestAddVary(t *testing.T) {
 	}
 }
 
-func TestNoStore(t *testing.T) {
-	for have, want := range map[string]string{
-		"":                       "no-store",
-		"no-store":               "no-store",
-		"private, max-age=60":    "private, max-age=60",
-		"public, max-age=3600":   `public, max-age=3600, no-cache="Set-Cookie"`,
-		"max-age=0, no-store":    "max-age=0, no-store",
-		"s-maxage=10, immutable": `s-maxage=10, immutable, no-cache="Set-Cookie"`,
-	} {
-		h := http.Header{}
-		if have != "" {
-			h.Set("Cache-Control", have)
-		}
-		noStore(h)
-		if got := h.Get("Cache-Control"); got != want {
-			t.Errorf("noStore(%q) = %q, want %q", have, got, want)
-		}
-	}
-}
-
 type sess struct{ N int }
 
 type failingStore struct{ store.Store }
@@ -308,5 +288,13 @@ func TestHeadRequest(t *testing.T) {
 	h.ServeHTTP(rec, httptest.NewRequest("HEAD", "/", nil))
 	if len(rec.Result().Cookies()) != 1 || rec.Header().Get("Vary") != "Cookie" {
 		t.Fatalf("HEAD: cookies %v, Vary %q", rec.Result().Cookies(), rec.Header().Get("Vary"))
+	}
+}
+
+// TestErrorsNamePackage: an error reads with its own package's prefix, so a
+// user who sees it knows where to look.
+func TestErrorsNamePackage(t *testing.T) {
+	if got := ErrAborted.Error(); !strings.HasPrefix(got, "middleware: ") {
+		t.Errorf("ErrAborted = %q, want the prefix \"middleware: \"", got)
 	}
 }

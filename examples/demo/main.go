@@ -133,9 +133,9 @@ func build(cfg config, logger *slog.Logger) (http.Handler, func(), error) {
 	var cdc codec.Codec
 	switch cfg.codec {
 	case "msgpack":
-		cdc = codec.MsgPack
+		cdc = codec.MsgPack()
 	case "json":
-		cdc = codec.JSON
+		cdc = codec.JSON()
 	default:
 		return nil, nil, fmt.Errorf("-codec %q: want msgpack or json", cfg.codec)
 	}

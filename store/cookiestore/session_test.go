@@ -253,7 +253,7 @@ func TestCookieNotReadable(t *testing.T) {
 	for _, cd := range []struct {
 		name  string
 		codec codec.Codec
-	}{{"msgpack", nil}, {"json", codec.JSON}} {
+	}{{"msgpack", nil}, {"json", codec.JSON()}} {
 		t.Run(cd.name, func(t *testing.T) {
 			a := newApp(t, cookiestore.New(cookiestore.Options{}), session.Options{Codec: cd.codec})
 			r := a.do(t, "POST", "/name", "name="+secret, "")

@@ -1,7 +1,3 @@
-//go:build ignore
-
-// Ported to the reshaped manager separately.
-
 package valkeystore_test
 
 import (
