@@ -37,7 +37,8 @@ func (k *serverSide[T]) load(s *Scope[T], now int64) error {
 	if !validToken(s.token) {
 		return nil // hostile input never reaches the store
 	}
-	s.key = keyOf(s.token)
+	storeKey(&s.kb, s.token)
+	s.key = string(s.kb[:])
 	raw, found, err := k.st.Load(s.ctx, s.key)
 	if err != nil {
 		return fmt.Errorf("%w: load: %w", ErrStore, err)
@@ -45,7 +46,7 @@ func (k *serverSide[T]) load(s *Scope[T], now int64) error {
 	if !found {
 		return nil
 	}
-	rec, ok := k.m.open(raw, []byte(s.key))
+	rec, ok := k.m.open(raw, s.kb[:])
 	if !ok {
 		// Sealed with a key this instance lacks (another instance may hold
 		// it), or garbage: no session here, and left for others to read.
@@ -130,6 +131,23 @@ func (k *serverSide[T]) commit(ctx context.Context, s *Scope[T]) error {
 	return k.replace(ctx, s, env, changed, now)
 }
 
+// oneOp returns a one-op batch in s's own memory, which a request uses for
+// one write at a time, so a commit allocates no batch.
+func (s *Scope[T]) oneOp(op store.Op) []store.Op {
+	s.ops[0] = op
+	return s.ops[:1]
+}
+
+// saved returns what s keeps of a record it saved: enough to compare and
+// set against it again when the scope can still change (Update, before the
+// final commit), only the metadata after the final commit.
+func (s *Scope[T]) saved(raw []byte, md meta, env []byte) record {
+	if s.state == committed {
+		return record{md: md}
+	}
+	return record{raw: raw, md: md, payload: bytes.Clone(env[envHeader:])}
+}
+
 // sameAsBase reports whether the payload still equals what was loaded, for
 // payloads with maps, whose encoding may differ from one run to the next
 // while their content does not.
@@ -146,7 +164,7 @@ func (k *serverSide[T]) create(ctx context.Context, s *Scope[T], env []byte, now
 	key := keyOf(tok)
 	putEnvelope(env, md)
 	rec := m.seal(env, []byte(key))
-	ops := []store.Op{{Key: key, New: rec, Expiry: expiry(md)}}
+	ops := s.oneOp(store.Op{Key: key, New: rec, Expiry: expiry(md)})
 	if err := k.write(ctx, ops); err != nil {
 		return err
 	}
@@ -155,7 +173,7 @@ func (k *serverSide[T]) create(ctx context.Context, s *Scope[T], env []byte, now
 		return fmt.Errorf("%w: save: a new session's key is taken", ErrStore)
 	}
 	s.token, s.key, s.found, s.md, s.regen = tok, key, true, md, false
-	s.base = record{raw: rec, md: md, payload: bytes.Clone(env[envHeader:])}
+	s.base = s.saved(rec, md, env)
 	s.send, s.clear = true, false
 	return nil
 }
@@ -169,8 +187,11 @@ func (k *serverSide[T]) replace(ctx context.Context, s *Scope[T], env []byte, ch
 	md := m.touched(s.md, now)
 	for range maxMerges {
 		putEnvelope(env, md)
-		rec := m.seal(env, []byte(s.key))
-		ops := []store.Op{{Key: s.key, Old: s.base.raw, New: rec, Expiry: expiry(md)}}
+		rec := env // a store keeps no reference to what it is given
+		if m.cipher != nil {
+			rec = m.seal(env, []byte(s.key))
+		}
+		ops := s.oneOp(store.Op{Key: s.key, Old: s.base.raw, New: rec, Expiry: expiry(md)})
 		if err := k.write(ctx, ops); err != nil {
 			return err
 		}
@@ -180,7 +201,9 @@ func (k *serverSide[T]) replace(ctx context.Context, s *Scope[T], env []byte, ch
 			// cookie lasts until the absolute deadline.
 			s.send = s.send || md.flags != s.base.md.flags
 			s.md = md
-			s.base = record{raw: rec, md: md, payload: bytes.Clone(env[envHeader:])}
+			// This is the request's last write: nothing compares against
+			// the record any more.
+			s.base = record{md: md}
 			return nil
 		}
 		if !changed {
@@ -239,7 +262,7 @@ func (k *serverSide[T]) rotate(ctx context.Context, s *Scope[T], env []byte, now
 		}
 		if done {
 			s.token, s.key, s.found, s.md, s.regen = tok, key, true, md, false
-			s.base = record{raw: rec, md: md, payload: bytes.Clone(env[envHeader:])}
+			s.base = record{md: md} // the request's last write
 			s.send, s.clear = true, false
 			return nil
 		}
@@ -370,7 +393,7 @@ func (k *serverSide[T]) update(s *Scope[T], fn func(*T) error) error {
 		env := withHeader(m.carryUnknown(s.base.payload, mine))
 		putEnvelope(env, md)
 		rec := m.seal(env, []byte(s.key))
-		ops := []store.Op{{Key: s.key, Old: s.base.raw, New: rec, Expiry: expiry(md)}}
+		ops := s.oneOp(store.Op{Key: s.key, Old: s.base.raw, New: rec, Expiry: expiry(md)})
 		if err := k.write(ctx, ops); err != nil {
 			return err
 		}
@@ -394,10 +417,13 @@ func (k *serverSide[T]) update(s *Scope[T], fn func(*T) error) error {
 		if !time.Now().Before(stop) {
 			return fmt.Errorf("%w: the session kept changing for %v", ErrConflict, m.updateIn)
 		}
-		// Inside this process requests queue on the stripe; what collides
-		// here is another instance. Back off a little, at random, so the
-		// two do not collide again in step.
-		time.Sleep(time.Duration(rand.Int64N(int64(min(time.Millisecond<<try, 20*time.Millisecond)))))
+		// The first retry goes at once: its base is the record that beat
+		// it. Updates in this process queue on the stripe, so a second
+		// collision means another instance writes as fast: back off a
+		// little, at random, so the two do not collide again in step.
+		if try > 0 {
+			time.Sleep(time.Duration(rand.Int64N(int64(min(time.Millisecond<<try, 20*time.Millisecond)))))
+		}
 	}
 }
 

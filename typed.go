@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/typedsession/session/store"
 )
 
 // Result tells a transport what a commit needs it to send.
@@ -89,6 +91,8 @@ type Scope[T any] struct {
 	send    bool   // the client must learn token
 	clear   bool   // the client must drop its token
 	hadTok  bool   // the client presented a token
+	ops     [1]store.Op
+	kb      [keyLen]byte // key, as bytes: associated data for the cipher
 }
 
 // record is a session record as the store holds it, and what it holds.
@@ -357,11 +361,11 @@ func (s *Scope[T]) adopt(rec record) bool {
 	if rec.md.marker() {
 		return false
 	}
-	v := new(T)
-	if s.m.codec.Unmarshal(rec.payload, v) != nil {
+	if s.m.codec.Unmarshal(rec.payload, s.val) != nil {
+		s.val = new(T) // not half of a record
 		return false
 	}
-	s.val, s.md, s.base, s.found = v, rec.md, rec, true
+	s.md, s.base, s.found = rec.md, rec, true
 	return true
 }
 
