@@ -154,7 +154,7 @@ func build(cfg config, logger *slog.Logger) (http.Handler, func(), error) {
 		closeStore()
 		return nil, nil, err
 	}
-	return middleware.New(mgr, middleware.Options{Logger: logger})(routes(mgr)), closeStore, nil
+	return middleware.New(mgr, middleware.Options{ErrorHandler: errorJSON(logger)})(routes(mgr)), closeStore, nil
 }
 
 func keys(logger *slog.Logger, shared bool) (*cipher.Ring, error) {
@@ -264,6 +264,19 @@ func answered(w http.ResponseWriter, err error) bool {
 		reply(w, http.StatusInternalServerError, map[string]any{"error": "session failed"})
 	}
 	return true
+}
+
+// errorJSON answers a session that could not be loaded or saved in JSON,
+// like every other answer: 409 for a conflict, 500 for a store failure.
+func errorJSON(logger *slog.Logger) func(http.ResponseWriter, *http.Request, error) {
+	return func(w http.ResponseWriter, r *http.Request, err error) {
+		code, msg := http.StatusInternalServerError, "the session store failed"
+		if errors.Is(err, session.ErrConflict) {
+			code, msg = http.StatusConflict, "the session changed concurrently; try again"
+		}
+		logger.WarnContext(r.Context(), "session failed", "err", err, "method", r.Method, "path", r.URL.Path)
+		reply(w, code, map[string]any{"error": msg})
+	}
 }
 
 func reply(w http.ResponseWriter, code int, v any) {
