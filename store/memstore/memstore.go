@@ -42,6 +42,8 @@ type Store struct {
 	mu sync.RWMutex
 	m  map[string]entry
 
+	idx index // per-owner index
+
 	stop     chan struct{}
 	done     chan struct{}
 	stopOnce sync.Once
@@ -52,6 +54,7 @@ var _ store.Store = (*Store)(nil)
 // New returns an empty store and starts its sweeper.
 func New(opts Options) *Store {
 	s := &Store{now: opts.Now, m: make(map[string]entry)}
+	s.idx.s = s
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -120,6 +123,7 @@ func (s *Store) Write(_ context.Context, ops []store.Op) error {
 func (s *Store) Sweep() {
 	const batch = 512
 	now := s.nowMilli()
+	s.idx.sweep(now)
 	var expired []string
 	s.mu.RLock()
 	for k, e := range s.m {

@@ -338,3 +338,6 @@ func (s *Store) bound(ctx context.Context) (context.Context, context.CancelFunc)
 	}
 	return context.WithTimeout(ctx, s.timeout)
 }
+
+// Index implements [store.Store]. The per-owner index is not there yet.
+func (s *Store) Index() store.Index { return nil }
