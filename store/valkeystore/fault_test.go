@@ -167,12 +167,16 @@ const slack = 500 * time.Millisecond
 const (
 	faultKey    = "k-3f9c0a"
 	faultRecord = "record-7d1e"
+	faultOwner  = "owner-c41b"
+	faultEpoch  = "epoch-0a93"
 )
 
 func checkErrorText(t *testing.T, op string, err error) {
 	t.Helper()
-	if msg := err.Error(); strings.Contains(msg, faultKey) || strings.Contains(msg, faultRecord) {
-		t.Errorf("%s error %q contains the key or the record", op, msg)
+	for _, secret := range []string{faultKey, faultRecord, faultOwner, faultEpoch} {
+		if msg := err.Error(); strings.Contains(msg, secret) {
+			t.Errorf("%s error %q contains %q", op, msg, secret)
+		}
 	}
 }
 
@@ -197,6 +201,16 @@ func faultOps(s *valkeystore.Store) []struct {
 				{Key: faultKey + "-next", New: []byte(faultRecord), Expiry: later()},
 				{Key: faultKey, Old: []byte(faultRecord)},
 			})
+		}},
+		{"Bind", func(ctx context.Context) error {
+			_, err := s.Index().Bind(ctx, faultOwner, faultKey, later(), []byte(faultEpoch))
+			return err
+		}},
+		{"Unbind", func(ctx context.Context) error { return s.Index().Unbind(ctx, faultOwner, faultKey) }},
+		{"Sessions", func(ctx context.Context) error { _, err := s.Index().Sessions(ctx, faultOwner); return err }},
+		{"Epoch", func(ctx context.Context) error { _, err := s.Index().Epoch(ctx, faultOwner); return err }},
+		{"SetEpoch", func(ctx context.Context) error {
+			return s.Index().SetEpoch(ctx, faultOwner, []byte(faultEpoch), later())
 		}},
 	}
 }
@@ -411,8 +425,9 @@ func TestServerSilent(t *testing.T) {
 		}
 
 		var wg sync.WaitGroup
+		ops := faultOps(s)
 		for i := range 16 {
-			op := faultOps(s)[i%5]
+			op := ops[i%len(ops)]
 			wg.Go(func() {
 				ctx := ctx
 				if i%4 == 0 {
