@@ -45,19 +45,18 @@ func (k *carried[T]) commit(_ context.Context, s *Scope[T]) error {
 	payload := env[envHeader:]
 	now := m.now().UnixMilli()
 	if !s.found {
-		if bytes.Equal(payload, m.zero) && s.md.flags == 0 {
+		if bytes.Equal(payload, m.zero) && s.md.flags == 0 && !s.md.bound() {
 			return nil
 		}
 	} else {
-		changed := s.regen || s.md.flags != s.base.md.flags ||
+		changed := s.regen || s.md.flags != s.base.md.flags || s.md.absolute != s.base.md.absolute ||
 			!bytes.Equal(payload, s.base.payload) && !(m.mapsInside && s.sameAsBase())
 		if !changed && !m.refreshDue(s.md, now) {
 			return nil
 		}
 	}
 	md := m.touched(s.md, now)
-	putEnvelope(env, md)
-	rec := m.cipher.Seal(nil, env, k.ad)
+	rec := m.cipher.Seal(nil, envelope(env, md), k.ad)
 	tok, err := k.c.Wrap(m.cookie.Name, rec)
 	if err != nil {
 		return err // too large: the application's doing, not a store failure
@@ -74,3 +73,6 @@ func (k *carried[T]) commit(_ context.Context, s *Scope[T]) error {
 func (k *carried[T]) update(s *Scope[T], fn func(*T) error) error {
 	return s.run(fn, s.val)
 }
+
+// owners is nil: the server keeps nothing to list or revoke.
+func (k *carried[T]) owners() *owners { return nil }

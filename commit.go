@@ -62,7 +62,45 @@ func (k *serverSide[T]) load(s *Scope[T], now int64) error {
 	s.base = rec // a marker too: a write under key must expect it
 	// A record that opened but does not decode is left alone as well: during
 	// a rolling deploy another version of the payload type may read it.
-	s.adopt(rec)
+	if !s.adopt(rec) || !rec.md.bound() {
+		return nil
+	}
+	if idx := k.st.Index(); idx != nil {
+		ep, err := idx.Epoch(s.ctx, ownerKey(rec.md.owner))
+		if err != nil {
+			return fmt.Errorf("%w: epoch: %w", ErrStore, err)
+		}
+		if string(ep) != rec.md.epoch {
+			// Revoked: its owner signed out everywhere (or everywhere
+			// else) since it was bound. No session, left to expire.
+			s.reset()
+		}
+	}
+	return nil
+}
+
+// bind binds a session being saved under key to its owner's index, when
+// Login bound it to an owner and it has no epoch yet.
+func (k *serverSide[T]) bind(ctx context.Context, md *meta, key string) error {
+	if !md.bound() || md.epoch != "" {
+		return nil
+	}
+	idx := k.st.Index()
+	if idx == nil {
+		return ErrNoIndex
+	}
+	ep, err := idx.Bind(ctx, ownerKey(md.owner), key, time.UnixMilli(md.absolute), newEpoch())
+	if err != nil {
+		return fmt.Errorf("%w: bind: %w", ErrStore, err)
+	}
+	md.epoch = string(ep)
+	return nil
+}
+
+func (k *serverSide[T]) owners() *owners {
+	if idx := k.st.Index(); idx != nil {
+		return &owners{st: k.st, idx: idx}
+	}
 	return nil
 }
 
@@ -108,14 +146,14 @@ func (k *serverSide[T]) commit(ctx context.Context, s *Scope[T]) error {
 	now := m.now().UnixMilli()
 	if !s.found {
 		switch {
-		case bytes.Equal(payload, m.zero) && s.md.flags == 0:
+		case bytes.Equal(payload, m.zero) && s.md.flags == 0 && !s.md.bound():
 			return nil // nothing worth keeping: no record, no cookie
 		case s.base.md.marker():
 			return fmt.Errorf("%w: the session's token was retired by a login", ErrConflict)
 		}
 		return k.create(ctx, s, env, now)
 	}
-	changed := s.regen || s.md.flags != s.base.md.flags ||
+	changed := s.regen || s.md.flags != s.base.md.flags || s.md.absolute != s.base.md.absolute || s.md.binding() != s.base.md.binding() ||
 		!bytes.Equal(payload, s.base.payload) && !(m.mapsInside && s.sameAsBase())
 	if !changed && !m.refreshDue(s.md, now) {
 		return nil
@@ -162,8 +200,10 @@ func (k *serverSide[T]) create(ctx context.Context, s *Scope[T], env []byte, now
 	md := m.touched(s.md, now)
 	tok := newToken()
 	key := keyOf(tok)
-	putEnvelope(env, md)
-	rec := m.seal(env, []byte(key))
+	if err := k.bind(ctx, &md, key); err != nil {
+		return err
+	}
+	rec := m.seal(envelope(env, md), []byte(key))
 	ops := s.oneOp(store.Op{Key: key, New: rec, Expiry: expiry(md)})
 	if err := k.write(ctx, ops); err != nil {
 		return err
@@ -186,10 +226,9 @@ func (k *serverSide[T]) replace(ctx context.Context, s *Scope[T], env []byte, ch
 	m := k.m
 	md := m.touched(s.md, now)
 	for range maxMerges {
-		putEnvelope(env, md)
-		rec := env // a store keeps no reference to what it is given
+		rec := envelope(env, md) // a store keeps no reference to what it is given
 		if m.cipher != nil {
-			rec = m.seal(env, []byte(s.key))
+			rec = m.seal(rec, []byte(s.key))
 		}
 		ops := s.oneOp(store.Op{Key: s.key, Old: s.base.raw, New: rec, Expiry: expiry(md)})
 		if err := k.write(ctx, ops); err != nil {
@@ -199,7 +238,7 @@ func (k *serverSide[T]) replace(ctx context.Context, s *Scope[T], env []byte, ch
 			// A switch between a persistent and a browser-session cookie is
 			// news to the client; an idle refresh is not, since a persistent
 			// cookie lasts until the absolute deadline.
-			s.send = s.send || md.flags != s.base.md.flags
+			s.send = s.send || md.flags != s.base.md.flags || md.absolute != s.base.md.absolute
 			s.md = md
 			// This is the request's last write: nothing compares against
 			// the record any more.
@@ -233,13 +272,15 @@ func (k *serverSide[T]) rotate(ctx context.Context, s *Scope[T], env []byte, now
 	md := m.touched(s.md, now)
 	tok := newToken()
 	key := keyOf(tok)
+	if err := k.bind(ctx, &md, key); err != nil {
+		return err
+	}
 	mk := make([]byte, envHeader, envHeader+keyLen)
 	putEnvelope(mk, meta{flags: flagMarker, created: now, absolute: now + m.grace})
 	mk = m.seal(append(mk, key...), []byte(s.key))
 	var prev []byte // what this rotation wrote under key
 	for range maxMerges {
-		putEnvelope(env, md)
-		rec := m.seal(env, []byte(key))
+		rec := m.seal(envelope(env, md), []byte(key))
 		ops := []store.Op{
 			{Key: key, Old: prev, New: rec, Expiry: expiry(md)},
 			{Key: s.key, Old: s.base.raw, New: mk, Expiry: time.UnixMilli(now + m.grace)},
@@ -361,7 +402,7 @@ func (k *serverSide[T]) update(s *Scope[T], fn func(*T) error) error {
 			return fmt.Errorf("%w: %v", ErrEncode, err)
 		}
 		defer put()
-		if bytes.Equal(env[envHeader:], m.zero) && s.md.flags == 0 {
+		if bytes.Equal(env[envHeader:], m.zero) && s.md.flags == 0 && !s.md.bound() {
 			return nil
 		}
 		return k.create(ctx, s, env, m.now().UnixMilli())
@@ -376,6 +417,12 @@ func (k *serverSide[T]) update(s *Scope[T], fn func(*T) error) error {
 		return fmt.Errorf("%w: %v", ErrEncode, err)
 	}
 	pmd := s.md
+	// A Login still to come binds the session as it rotates to its new
+	// token; the record under the old one keeps its binding meanwhile.
+	login := s.md.binding()
+	if s.regen {
+		pmd.bind(s.base.md.binding())
+	}
 	for try := 0; ; try++ {
 		x := new(T)
 		if err := m.codec.Unmarshal(pending, x); err != nil {
@@ -391,17 +438,19 @@ func (k *serverSide[T]) update(s *Scope[T], fn func(*T) error) error {
 		now := m.now().UnixMilli()
 		md := m.touched(pmd, now)
 		env := withHeader(m.carryUnknown(s.base.payload, mine))
-		putEnvelope(env, md)
-		rec := m.seal(env, []byte(s.key))
+		rec := m.seal(envelope(env, md), []byte(s.key))
 		ops := s.oneOp(store.Op{Key: s.key, Old: s.base.raw, New: rec, Expiry: expiry(md)})
 		if err := k.write(ctx, ops); err != nil {
 			return err
 		}
 		if ops[0].Applied {
 			*s.val = *x
-			s.send = s.send || md.flags != s.base.md.flags
+			s.send = s.send || md.flags != s.base.md.flags || md.absolute != s.base.md.absolute
 			s.md = md
 			s.base = record{raw: rec, md: md, payload: env[envHeader:]}
+			if s.regen {
+				s.md.bind(login)
+			}
 			return nil
 		}
 		theirs, ok := k.theirs(ops[0].Current, s.key, now)

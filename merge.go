@@ -29,9 +29,22 @@ func (m *Manager[T]) merge(base record, mine []byte, mmd meta, theirs record) ([
 		}
 		md.flags = mmd.flags
 	}
+	if mmd.absolute != base.md.absolute {
+		if theirs.md.absolute != base.md.absolute && theirs.md.absolute != mmd.absolute {
+			return nil, meta{}, fmt.Errorf("%w: both requests changed the session's lifetime", ErrConflict)
+		}
+		md.absolute = mmd.absolute
+	}
+	if b := mmd.binding(); b != base.md.binding() {
+		if t := theirs.md.binding(); t != base.md.binding() && t != b {
+			return nil, meta{}, fmt.Errorf("%w: both requests changed the session's owner", ErrConflict)
+		}
+		md.bind(b)
+	}
 	if m.idle > 0 {
 		md.idle = min(max(mmd.idle, theirs.md.idle), md.absolute)
 	}
+	md.seen = max(mmd.seen, theirs.md.seen)
 	canon, err := m.canonical(base.payload)
 	if err != nil {
 		return nil, meta{}, err
