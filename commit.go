@@ -97,6 +97,14 @@ func (k *serverSide[T]) bind(ctx context.Context, md *meta, key string) error {
 	return nil
 }
 
+// unbind removes key from owner's index. It is tidying: listings skip what
+// ended anyway, so a failure only leaves the entry until its deadline.
+func (k *serverSide[T]) unbind(ctx context.Context, owner, key string) {
+	if idx := k.st.Index(); idx != nil {
+		_ = idx.Unbind(ctx, ownerKey(owner), key)
+	}
+}
+
 func (k *serverSide[T]) owners() *owners {
 	if idx := k.st.Index(); idx != nil {
 		return &owners{st: k.st, idx: idx}
@@ -302,6 +310,9 @@ func (k *serverSide[T]) rotate(ctx context.Context, s *Scope[T], env []byte, now
 			}
 		}
 		if done {
+			if s.base.md.bound() {
+				k.unbind(ctx, s.base.md.owner, s.key) // the old key lists no session now
+			}
 			s.token, s.key, s.found, s.md, s.regen = tok, key, true, md, false
 			s.base = record{md: md} // the request's last write
 			s.send, s.clear = true, false
@@ -358,6 +369,9 @@ func (k *serverSide[T]) end(ctx context.Context, s *Scope[T]) error {
 			continue
 		}
 		rec, ok := k.m.open(expect, []byte(key))
+		if ok && rec.md.bound() {
+			k.unbind(ctx, rec.md.owner, key)
+		}
 		if !ok || !rec.md.marker() || !follow || hops == maxFollow {
 			return nil
 		}
