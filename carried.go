@@ -26,7 +26,12 @@ func (k *carried[T]) load(s *Scope[T], now int64) error {
 	if !found {
 		return nil
 	}
-	if rec, ok := k.m.open(raw, k.ad); ok && k.m.live(rec.md, now) {
+	switch rec, ok := k.m.open(raw, k.ad); {
+	case !ok:
+		s.outcome = Unreadable
+	case !k.m.live(rec.md, now):
+		s.outcome = Expired
+	default:
 		s.adopt(rec)
 	}
 	return nil
@@ -36,6 +41,7 @@ func (k *carried[T]) commit(_ context.Context, s *Scope[T]) error {
 	m := k.m
 	if s.destroy {
 		s.destroy, s.clear = false, true
+		s.outcome = Deleted
 	}
 	env, put, err := s.encode()
 	if err != nil {
@@ -64,6 +70,7 @@ func (k *carried[T]) commit(_ context.Context, s *Scope[T]) error {
 	s.token, s.found, s.md, s.regen = tok, true, md, false
 	s.base = record{raw: rec, md: md, payload: bytes.Clone(payload)}
 	s.send, s.clear = true, false
+	s.outcome = Saved
 	return nil
 }
 

@@ -48,6 +48,7 @@ func (k *serverSide[T]) load(s *Scope[T], now int64) error {
 	}
 	rec, ok := k.m.open(raw, s.kb[:])
 	if !ok {
+		s.outcome = Unreadable
 		// Sealed with a key this instance lacks (another instance may hold
 		// it), or garbage: no session here, and left for others to read.
 		s.base = record{raw: raw}
@@ -57,6 +58,7 @@ func (k *serverSide[T]) load(s *Scope[T], now int64) error {
 		// Opened and expired: remove it, unless it changed meanwhile.
 		// A failure only leaves it to the store's own expiry.
 		_ = k.st.Write(s.ctx, []store.Op{{Key: s.key, Old: raw}})
+		s.outcome = Expired
 		return nil
 	}
 	s.base = rec // a marker too: a write under key must expect it
@@ -74,6 +76,7 @@ func (k *serverSide[T]) load(s *Scope[T], now int64) error {
 			// Revoked: its owner signed out everywhere (or everywhere
 			// else) since it was bound. No session, left to expire.
 			s.reset()
+			s.outcome = Revoked
 		}
 	}
 	return nil
@@ -223,6 +226,7 @@ func (k *serverSide[T]) create(ctx context.Context, s *Scope[T], env []byte, now
 	s.token, s.key, s.found, s.md, s.regen = tok, key, true, md, false
 	s.base = s.saved(rec, md, env)
 	s.send, s.clear = true, false
+	s.outcome = Created
 	return nil
 }
 
@@ -251,9 +255,18 @@ func (k *serverSide[T]) replace(ctx context.Context, s *Scope[T], env []byte, ch
 			// This is the request's last write: nothing compares against
 			// the record any more.
 			s.base = record{md: md}
+			switch {
+			case s.merges > 0:
+				s.outcome = Merged
+			case changed:
+				s.outcome = Saved
+			default:
+				s.outcome = Refreshed
+			}
 			return nil
 		}
 		if !changed {
+			s.outcome = Unchanged // theirs is at least as fresh
 			return nil
 		}
 		theirs, ok := k.theirs(ops[0].Current, s.key, now)
@@ -264,6 +277,7 @@ func (k *serverSide[T]) replace(ctx context.Context, s *Scope[T], env []byte, ch
 		if err != nil {
 			return err
 		}
+		s.merges++
 		s.base, env, md = theirs, withHeader(merged), mmd
 	}
 	return fmt.Errorf("%w: the session kept changing", ErrConflict)
@@ -316,6 +330,7 @@ func (k *serverSide[T]) rotate(ctx context.Context, s *Scope[T], env []byte, now
 			s.token, s.key, s.found, s.md, s.regen = tok, key, true, md, false
 			s.base = record{md: md} // the request's last write
 			s.send, s.clear = true, false
+			s.outcome = Rotated
 			return nil
 		}
 		theirs, ok := k.theirs(ops[1].Current, s.key, now)
@@ -336,6 +351,7 @@ func (k *serverSide[T]) rotate(ctx context.Context, s *Scope[T], env []byte, now
 			}
 			return err
 		}
+		s.merges++
 		s.base, env = theirs, withHeader(merged)
 	}
 	if err := k.write(ctx, []store.Op{{Key: key, Old: prev}}); err != nil {
@@ -353,6 +369,7 @@ func (k *serverSide[T]) end(ctx context.Context, s *Scope[T]) error {
 	key, expect, retired := s.key, s.base.raw, s.base.md.marker()
 	follow := s.base.md.created != 0 // it opened as a session
 	s.destroy, s.clear, s.key, s.base = false, s.hadTok, "", record{}
+	s.outcome = Deleted
 	if key == "" || retired {
 		return nil
 	}
@@ -476,6 +493,7 @@ func (k *serverSide[T]) update(s *Scope[T], fn func(*T) error) error {
 		if pending, pmd, err = m.merge(s.base, pending, pmd, theirs); err != nil {
 			return err
 		}
+		s.merges++
 		s.base = theirs
 		if !time.Now().Before(stop) {
 			return fmt.Errorf("%w: the session kept changing for %v", ErrConflict, m.updateIn)

@@ -109,6 +109,11 @@ type Options struct {
 	// "your devices" page; the zero value records nothing.
 	DeviceHints DeviceHints
 
+	// Observer learns the outcome of every load and commit (hit, expired,
+	// merged, conflict...). Nil means LogObserver(nil): slog.Default() at
+	// debug level, which costs a level check when debug logging is off.
+	Observer Observer
+
 	// Now is the clock. Nil means time.Now; tests inject their own.
 	Now func() time.Time
 }
@@ -127,6 +132,7 @@ type Manager[T any] struct {
 	strict   bool
 	cookie   Cookie
 	hints    DeviceHints
+	observer Observer
 	now      func() time.Time
 	zero     []byte // the encoding of a zero T: a session nobody wrote to
 	// mapsInside reports a T that may hold maps, whose encoding can vary
@@ -177,6 +183,7 @@ func New[T any](b store.Backend, opts Options) (*Manager[T], error) {
 		strict:   opts.Strict,
 		cookie:   opts.Cookie,
 		hints:    opts.DeviceHints,
+		observer: opts.Observer,
 		now:      opts.Now,
 		ctxKey:   new(ctxKey),
 		seed:     maphash.MakeSeed(),
@@ -186,6 +193,9 @@ func New[T any](b store.Backend, opts Options) (*Manager[T], error) {
 	}
 	if m.now == nil {
 		m.now = time.Now
+	}
+	if m.observer == nil {
+		m.observer = LogObserver(nil)
 	}
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: %s", ErrOptions, fmt.Sprintf(format, args...))

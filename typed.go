@@ -96,6 +96,8 @@ type Scope[T any] struct {
 	clear   bool                 // the client must drop its token
 	hadTok  bool                 // the client presented a token
 	after   []func(token string) // OnCommit
+	outcome Outcome              // of the load, then of the commit, for the Observer
+	merges  int
 	ops     [1]store.Op
 	kb      [keyLen]byte // key, as bytes: associated data for the cipher
 }
@@ -415,9 +417,18 @@ func (s *Scope[T]) load() {
 	if s.token == "" {
 		return
 	}
+	var start time.Time
+	observe := m.observer.Enabled(s.ctx)
+	if observe {
+		start = time.Now()
+	}
 	if err := m.kind.load(s, now); err != nil {
 		s.state, s.err = failed, err
 	}
+	if observe {
+		s.observeLoad(start)
+	}
+	s.outcome = ""
 }
 
 // adopt makes rec, opened and live, the session s holds, if its payload
@@ -473,7 +484,16 @@ func (s *Scope[T]) commitOnce(ctx context.Context) (_ Result, after []func(strin
 	case st == failed:
 		return Result{}, nil, s.err
 	}
-	if err := s.m.kind.commit(ctx, s); err != nil {
+	var start time.Time
+	observe := s.m.observer.Enabled(ctx)
+	if observe {
+		start = time.Now()
+	}
+	err := s.m.kind.commit(ctx, s)
+	if observe {
+		s.observeCommit(ctx, start, err)
+	}
+	if err != nil {
 		return Result{}, nil, err
 	}
 	res := Result{Used: true}
