@@ -1,0 +1,19 @@
+module github.com/typedsession/session/examples/routers
+
+go 1.26.0
+
+replace github.com/typedsession/session => ../..
+
+require (
+	github.com/go-chi/chi/v5 v5.5.0
+	github.com/gorilla/mux v1.8.1
+	github.com/typedsession/session v0.0.0-00010101000000-000000000000
+)
+
+require (
+	github.com/stretchr/testify v1.11.1 // indirect
+	github.com/vmihailenco/msgpack/v5 v5.4.1 // indirect
+	github.com/vmihailenco/tagparser/v2 v2.0.0 // indirect
+	golang.org/x/crypto v0.59.0 // indirect
+	golang.org/x/sys v0.50.0 // indirect
+)
