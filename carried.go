@@ -50,16 +50,11 @@ func (k *carried[T]) commit(_ context.Context, s *Scope[T]) error {
 	defer put()
 	payload := env[envHeader:]
 	now := m.now().UnixMilli()
-	if !s.found {
-		if bytes.Equal(payload, m.zero) && s.md.flags == 0 && !s.md.bound() {
-			return nil
-		}
-	} else {
-		changed := s.regen || s.md.flags != s.base.md.flags || s.md.absolute != s.base.md.absolute ||
-			!bytes.Equal(payload, s.base.payload) && !(m.mapsInside && s.sameAsBase())
-		if !changed && !m.refreshDue(s.md, now) {
-			return nil
-		}
+	switch {
+	case !s.found && s.empty(payload):
+		return nil
+	case s.found && !s.changed(payload) && !m.refreshDue(s.md, now):
+		return nil
 	}
 	md := m.touched(s.md, now)
 	rec := m.cipher.Seal(nil, envelope(env, md), k.ad)

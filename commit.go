@@ -157,15 +157,14 @@ func (k *serverSide[T]) commit(ctx context.Context, s *Scope[T]) error {
 	now := m.now().UnixMilli()
 	if !s.found {
 		switch {
-		case bytes.Equal(payload, m.zero) && s.md.flags == 0 && !s.md.bound():
+		case s.empty(payload):
 			return nil // nothing worth keeping: no record, no cookie
 		case s.base.md.marker():
 			return fmt.Errorf("%w: the session's token was retired by a login", ErrConflict)
 		}
 		return k.create(ctx, s, env, now)
 	}
-	changed := s.regen || s.md.flags != s.base.md.flags || s.md.absolute != s.base.md.absolute || s.md.binding() != s.base.md.binding() ||
-		!bytes.Equal(payload, s.base.payload) && !(m.mapsInside && s.sameAsBase())
+	changed := s.changed(payload)
 	if !changed && !m.refreshDue(s.md, now) {
 		return nil
 	}
@@ -178,6 +177,43 @@ func (k *serverSide[T]) commit(ctx context.Context, s *Scope[T]) error {
 		return k.rotate(ctx, s, env, now)
 	}
 	return k.replace(ctx, s, env, changed, now)
+}
+
+// swap writes env, the session with metadata md, over the record s is based
+// on, with a compare-and-set, and returns the record it wrote and the op,
+// which tells whether it applied. When it did, and the client's cookie must
+// change with it (a switch between a persistent and a browser-session
+// cookie, or a new lifetime), s will send it; an idle refresh is no news to
+// the client, whose persistent cookie lasts until the absolute deadline.
+func (k *serverSide[T]) swap(ctx context.Context, s *Scope[T], env []byte, md meta) ([]byte, []store.Op, error) {
+	rec := envelope(env, md) // a store keeps no reference to what it is given
+	if k.m.cipher != nil {
+		rec = k.m.seal(rec, []byte(s.key))
+	} else if s.state != committed {
+		rec = bytes.Clone(rec) // kept as the base of later writes
+	}
+	ops := s.oneOp(store.Op{Key: s.key, Old: s.base.raw, New: rec, Expiry: expiry(md)})
+	if err := k.write(ctx, ops); err != nil {
+		return nil, nil, err
+	}
+	if ops[0].Applied {
+		s.send = s.send || md.flags != s.base.md.flags || md.absolute != s.base.md.absolute
+	}
+	return rec, ops, nil
+}
+
+// empty reports whether a new session holding payload is worth nothing:
+// nobody wrote to it, chose its cookie or bound it. It is not saved.
+func (s *Scope[T]) empty(payload []byte) bool {
+	return bytes.Equal(payload, s.m.zero) && s.md.flags == 0 && !s.md.bound()
+}
+
+// changed reports whether a loaded session holding payload must be saved,
+// idle refresh aside.
+func (s *Scope[T]) changed(payload []byte) bool {
+	md, was := s.md, s.base.md
+	return s.regen || md.flags != was.flags || md.absolute != was.absolute || md.binding() != was.binding() ||
+		!bytes.Equal(payload, s.base.payload) && !(s.m.mapsInside && s.sameAsBase())
 }
 
 // oneOp returns a one-op batch in s's own memory, which a request uses for
@@ -238,19 +274,11 @@ func (k *serverSide[T]) replace(ctx context.Context, s *Scope[T], env []byte, ch
 	m := k.m
 	md := m.touched(s.md, now)
 	for range maxMerges {
-		rec := envelope(env, md) // a store keeps no reference to what it is given
-		if m.cipher != nil {
-			rec = m.seal(rec, []byte(s.key))
-		}
-		ops := s.oneOp(store.Op{Key: s.key, Old: s.base.raw, New: rec, Expiry: expiry(md)})
-		if err := k.write(ctx, ops); err != nil {
+		_, ops, err := k.swap(ctx, s, env, md)
+		if err != nil {
 			return err
 		}
 		if ops[0].Applied {
-			// A switch between a persistent and a browser-session cookie is
-			// news to the client; an idle refresh is not, since a persistent
-			// cookie lasts until the absolute deadline.
-			s.send = s.send || md.flags != s.base.md.flags || md.absolute != s.base.md.absolute
 			s.md = md
 			// This is the request's last write: nothing compares against
 			// the record any more.
@@ -433,7 +461,7 @@ func (k *serverSide[T]) update(s *Scope[T], fn func(*T) error) error {
 			return fmt.Errorf("%w: %v", ErrEncode, err)
 		}
 		defer put()
-		if bytes.Equal(env[envHeader:], m.zero) && s.md.flags == 0 && !s.md.bound() {
+		if s.empty(env[envHeader:]) {
 			return nil
 		}
 		return k.create(ctx, s, env, m.now().UnixMilli())
@@ -469,14 +497,12 @@ func (k *serverSide[T]) update(s *Scope[T], fn func(*T) error) error {
 		now := m.now().UnixMilli()
 		md := m.touched(pmd, now)
 		env := withHeader(m.carryUnknown(s.base.payload, mine))
-		rec := m.seal(envelope(env, md), []byte(s.key))
-		ops := s.oneOp(store.Op{Key: s.key, Old: s.base.raw, New: rec, Expiry: expiry(md)})
-		if err := k.write(ctx, ops); err != nil {
+		rec, ops, err := k.swap(ctx, s, env, md)
+		if err != nil {
 			return err
 		}
 		if ops[0].Applied {
 			*s.val = *x
-			s.send = s.send || md.flags != s.base.md.flags || md.absolute != s.base.md.absolute
 			s.md = md
 			s.base = record{raw: rec, md: md, payload: env[envHeader:]}
 			if s.regen {
