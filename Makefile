@@ -5,9 +5,12 @@
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZTIME    ?= 10000x
 GO          ?= go
-# Nested modules (a go.mod of their own, testdata aside): vetted,
-# staticchecked and tested like the root module.
-MODULES     := $(shell git ls-files '*/go.mod' | grep -v /testdata/ | sed 's,/go.mod$$,,')
+
+# Every module here: the root and each directory below it with a go.mod of
+# its own (store/sqlstore, ...). vet, staticcheck, doccheck and unit cover
+# them all; $(call each,CMD) runs CMD in each module's directory.
+MODULES := . $(patsubst ./%/go.mod,%,$(shell find . -mindepth 2 -name go.mod -not -path '*/.*' -not -path '*/testdata/*'))
+each     = for m in $(MODULES); do echo "($$m) $(1)"; (cd $$m && $(1)) || exit 1; done
 
 .PHONY: test check fmt vet staticcheck doccheck unit fuzz bench
 
@@ -21,20 +24,17 @@ fmt:
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 vet:
-	$(GO) vet ./...
-	for d in $(MODULES); do (cd $$d && $(GO) vet ./...) || exit 1; done
+	@$(call each,$(GO) vet ./...)
 
 staticcheck:
-	$(GO) run $(STATICCHECK) ./...
-	for d in $(MODULES); do (cd $$d && $(GO) run $(STATICCHECK) ./...) || exit 1; done
+	@$(call each,$(GO) run $(STATICCHECK) ./...)
 
 # Every exported name and every package has a doc comment.
 doccheck:
-	$(GO) run ./internal/cmd/doccheck
+	$(GO) run ./internal/cmd/doccheck $(MODULES)
 
 unit:
-	$(GO) test -race -count=1 ./...
-	for d in $(MODULES); do (cd $$d && $(GO) test -race -count=1 ./...) || exit 1; done
+	@$(call each,$(GO) test -race -count=1 ./...)
 
 fuzz:
 	FUZZTIME=$(FUZZTIME) scripts/fuzz.sh

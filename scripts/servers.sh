@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # servers.sh run CMD [ARG...]
 #
-# Starts throwaway Valkey-protocol servers for the tests, runs CMD with their
-# addresses in the environment, stops them again and exits with CMD's status:
+# Starts throwaway Valkey-protocol servers and a throwaway PostgreSQL cluster
+# for the tests, runs CMD with their addresses in the environment, stops them
+# again and exits with CMD's status:
 #
 #   VALKEY_ADDR=127.0.0.1:P                        one standalone server
 #   VALKEY_CLUSTER_ADDRS=127.0.0.1:P1,...,:P3      a cluster of three masters
+#   PG_DSN=postgres://postgres@127.0.0.1:P/postgres?sslmode=disable
+#   PG_DATA=DIR                                    that cluster's data directory
 #
 # The servers listen on loopback only, on free ports from $SERVERS_BASE_PORT
 # (default 17379) up, keep nothing on disk (no RDB, no AOF; cluster config
@@ -13,6 +16,14 @@
 # stopped by the pids this script started -- on success, failure, Ctrl-C or
 # SIGTERM. redis-server and redis-cli are installed with apt-get when missing
 # (as root, or through sudo when it is available).
+#
+# PostgreSQL comes from Debian's postgresql package (installed the same way
+# when /usr/lib/postgresql/*/bin has no server). Its cluster is made with
+# initdb in a temporary directory (trust authentication on loopback, fsync
+# off), runs as the user postgres (or nobody) when this script runs as root,
+# since postgres refuses to run as root, and is stopped with SIGINT (a fast
+# shutdown) by its pid: the one this script started, or the one in the data
+# directory's postmaster.pid when a test has restarted the server.
 set -euo pipefail
 
 readonly host=127.0.0.1
@@ -21,6 +32,8 @@ base_port=${SERVERS_BASE_PORT:-17379}
 
 pids=()
 tmp=
+pg_pid=  # the PostgreSQL postmaster this script started
+pg_tmp=  # its temporary directory, holding the data directory
 
 say() { printf 'servers.sh: %s\n' "$*" >&2; }
 die() {
@@ -46,6 +59,7 @@ cleanup() {
 		stop_child KILL
 		wait "$child" 2>/dev/null || true
 	fi
+	stop_postgres
 	local pid
 	for pid in "${pids[@]}"; do
 		kill -TERM "$pid" 2>/dev/null || true
@@ -65,31 +79,61 @@ cleanup() {
 	if [[ -n $tmp ]]; then
 		rm -rf -- "$tmp"
 	fi
+	if [[ -n $pg_tmp ]]; then
+		rm -rf -- "$pg_tmp"
+	fi
 	exit "$rc"
 }
 
 # ensure_tools installs Debian's redis-server (which brings redis-cli) when
-# either program is missing.
+# either program is missing, and Debian's postgresql when no server is
+# installed.
 ensure_tools() {
-	if command -v redis-server >/dev/null && command -v redis-cli >/dev/null; then
-		return
+	if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
+		# Only the binaries are used. Where the system starts packaged
+		# services (no policy-rc.d forbidding it), the package also starts
+		# a service of its own on port 6379; that one is the system's, not
+		# ours to stop.
+		apt_install redis-server
+		command -v redis-server >/dev/null && command -v redis-cli >/dev/null ||
+			die "redis-server or redis-cli still missing after apt-get install"
 	fi
+	pg_bin=$(find_pg_bin)
+	if [[ -z $pg_bin ]]; then
+		# The same holds for the cluster "main" the package may start on
+		# port 5432.
+		apt_install postgresql
+		pg_bin=$(find_pg_bin)
+		[[ -n $pg_bin ]] || die "no PostgreSQL server in /usr/lib/postgresql/*/bin after apt-get install"
+	fi
+}
+
+# apt_install PACKAGE installs a Debian package, as root or through sudo,
+# after an apt-get update if the first try fails.
+apt_install() {
 	local sudo=()
 	if [[ $(id -u) -ne 0 ]]; then
-		command -v sudo >/dev/null || die "redis-server is missing and installing it needs root (no sudo here)"
+		command -v sudo >/dev/null || die "$1 is missing and installing it needs root (no sudo here)"
 		sudo=(sudo)
 	fi
-	say "installing redis-server with apt-get"
-	# Only the binaries are used. Where the system starts packaged services
-	# (no policy-rc.d forbidding it), the package also starts a service of
-	# its own on port 6379; that one is the system's, not ours to stop.
+	say "installing $1 with apt-get"
 	export DEBIAN_FRONTEND=noninteractive
-	if ! "${sudo[@]}" apt-get install -y -q redis-server >&2; then
+	if ! "${sudo[@]}" apt-get install -y -q "$1" >&2; then
 		"${sudo[@]}" apt-get update -q >&2
-		"${sudo[@]}" apt-get install -y -q redis-server >&2
+		"${sudo[@]}" apt-get install -y -q "$1" >&2
 	fi
-	command -v redis-server >/dev/null && command -v redis-cli >/dev/null ||
-		die "redis-server or redis-cli still missing after apt-get install"
+}
+
+# find_pg_bin prints the newest of Debian's PostgreSQL binary directories,
+# or nothing when there is none.
+pg_bin=
+find_pg_bin() {
+	local d
+	for d in /usr/lib/postgresql/*/bin; do
+		if [[ -x $d/postgres && -x $d/initdb && -x $d/pg_isready ]]; then
+			printf '%s\n' "$d"
+		fi
+	done | sort -V | tail -n 1
 }
 
 # in_use reports whether something accepts connections on the loopback port.
@@ -161,6 +205,101 @@ wait_cluster_ok() {
 	done
 }
 
+# start_postgres makes a throwaway PostgreSQL cluster, starts it on the first
+# free port from $port up and sets PG_DSN and PG_DATA. As root, the cluster
+# belongs to and runs as the user postgres (made by Debian's package), or
+# nobody when there is no such user.
+start_postgres() {
+	local as_user=()
+	pg_tmp=$(mktemp -d "${TMPDIR:-/tmp}/servers-pg.XXXXXX")
+	if [[ $(id -u) -eq 0 ]]; then
+		local user=postgres
+		id -u "$user" >/dev/null 2>&1 || user=nobody
+		command -v setpriv >/dev/null || die "setpriv (util-linux) is needed to run PostgreSQL as $user"
+		as_user=(setpriv --reuid="$(id -u "$user")" --regid="$(id -g "$user")" --clear-groups --)
+		chown "$(id -u "$user"):$(id -g "$user")" "$pg_tmp"
+	fi
+	local data="$pg_tmp/data"
+	if ! (cd "$pg_tmp" && exec "${as_user[@]}" "$pg_bin/initdb" -D "$data" -U postgres \
+		--auth=trust --encoding=UTF8 --locale=C --no-sync --no-instructions) \
+		>"$pg_tmp/initdb.log" 2>&1; then
+		cat "$pg_tmp/initdb.log" >&2
+		die "initdb failed"
+	fi
+	# Settings that a restart by a test (pg_ctl restart) keeps too.
+	printf "include 'servers.conf'\n" >>"$data/postgresql.conf"
+
+	local tries=0
+	while ((tries++ < 200)); do
+		local p=$port
+		port=$((port + 1))
+		in_use "$p" && continue
+		cat >"$data/servers.conf" <<-EOF
+			listen_addresses = '$host'
+			port = $p
+			unix_socket_directories = '$pg_tmp'
+			fsync = off
+			synchronous_commit = off
+			full_page_writes = off
+		EOF
+		(cd "$pg_tmp" && exec "${as_user[@]}" "$pg_bin/postgres" -D "$data") \
+			</dev/null >>"$pg_tmp/server.log" 2>&1 &
+		local pid=$! i
+		for ((i = 0; i < wait_limit * 20; i++)); do
+			if ! kill -0 "$pid" 2>/dev/null; then
+				wait "$pid" 2>/dev/null || true
+				continue 2 # exited: most likely the port was taken
+			fi
+			# Ours only when the postmaster.pid answering is the one we
+			# started.
+			if [[ $(head -n 1 "$data/postmaster.pid" 2>/dev/null) == "$pid" ]] &&
+				"$pg_bin/pg_isready" -q -h "$host" -p "$p" -t 1; then
+				pg_pid=$pid
+				export PG_DSN="postgres://postgres@$host:$p/postgres?sslmode=disable"
+				export PG_DATA="$data"
+				return 0
+			fi
+			sleep 0.05
+		done
+		kill -KILL "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+		say "PostgreSQL on port $p did not answer within ${wait_limit}s; its log:"
+		tail -n 20 "$pg_tmp/server.log" >&2 || true
+		die "PostgreSQL did not start"
+	done
+	die "no free loopback port found for PostgreSQL from $base_port up"
+}
+
+# stop_postgres stops the postmaster this script started and, when a test
+# restarted the server, the one running now (from postmaster.pid), with a
+# fast shutdown, then SIGKILL if it is still there after 5 seconds.
+stop_postgres() {
+	[[ -n $pg_tmp ]] || return 0
+	local now=
+	if [[ -f $pg_tmp/data/postmaster.pid ]]; then
+		now=$(head -n 1 "$pg_tmp/data/postmaster.pid")
+	fi
+	local pid
+	for pid in $pg_pid $now; do
+		[[ $pid =~ ^[0-9]+$ ]] || continue
+		# A pid read from the file is stopped only while it is a postgres.
+		[[ $pid == "$pg_pid" || $(cat "/proc/$pid/comm" 2>/dev/null) == postgres ]] || continue
+		kill -INT "$pid" 2>/dev/null || continue
+		local i
+		for ((i = 0; i < 50; i++)); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		if kill -0 "$pid" 2>/dev/null; then
+			say "PostgreSQL $pid did not stop on SIGINT; killing it"
+			kill -KILL "$pid" 2>/dev/null || true
+		fi
+	done
+	if [[ -n $pg_pid ]]; then
+		wait "$pg_pid" 2>/dev/null || true
+	fi
+}
+
 main() {
 	[[ ${1:-} == run && $# -ge 2 ]] || usage
 	shift
@@ -198,6 +337,9 @@ main() {
 	)
 	export VALKEY_CLUSTER_ADDRS
 	say "standalone $VALKEY_ADDR; cluster $VALKEY_CLUSTER_ADDRS (pids ${pids[*]})"
+
+	start_postgres
+	say "PostgreSQL $PG_DSN (pid $pg_pid)"
 
 	run "$@"
 }
