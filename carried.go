@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/typedsession/session/store"
 )
@@ -13,9 +14,10 @@ import (
 // compared: concurrent requests of one session each send their whole record,
 // and the last one the client receives wins.
 type carried[T any] struct {
-	m  *Manager[T]
-	c  store.Carrier
-	ad []byte // binds records to the manager's Name, whatever the transport
+	m      *Manager[T]
+	c      store.Carrier
+	ad     []byte      // binds records to the manager's Name, whatever the transport
+	epochs store.Index // Options.Epochs' index; nil without
 }
 
 func (k *carried[T]) load(s *Scope[T], now int64) error {
@@ -26,18 +28,30 @@ func (k *carried[T]) load(s *Scope[T], now int64) error {
 	if !found {
 		return nil
 	}
-	switch rec, ok := k.m.open(raw, k.ad); {
+	rec, ok := k.m.open(raw, k.ad)
+	switch {
 	case !ok:
 		s.outcome = Unreadable
+		return nil
 	case !k.m.live(rec.md, now):
 		s.outcome = Expired
-	default:
-		s.adopt(rec)
+		return nil
+	}
+	if !s.adopt(rec) || !rec.md.bound() || k.epochs == nil {
+		return nil
+	}
+	ep, err := k.epochs.Epoch(s.ctx, ownerKey(rec.md.owner))
+	if err != nil {
+		return fmt.Errorf("%w: epoch: %w", ErrStore, err)
+	}
+	if string(ep) != rec.md.epoch {
+		s.reset() // revoked: a copy of the cookie opens nothing any more
+		s.outcome = Revoked
 	}
 	return nil
 }
 
-func (k *carried[T]) commit(_ context.Context, s *Scope[T]) error {
+func (k *carried[T]) commit(ctx context.Context, s *Scope[T]) error {
 	m := k.m
 	if s.destroy {
 		s.destroy, s.clear = false, true
@@ -57,6 +71,15 @@ func (k *carried[T]) commit(_ context.Context, s *Scope[T]) error {
 		return nil
 	}
 	md := m.touched(s.md, now)
+	if md.bound() && md.epoch == "" && k.epochs != nil {
+		// A session kept in the client has no store key: it binds the
+		// empty one, which listings skip, to get its owner's epoch.
+		ep, err := k.epochs.Bind(ctx, ownerKey(md.owner), "", time.UnixMilli(md.absolute), newEpoch())
+		if err != nil {
+			return fmt.Errorf("%w: bind: %w", ErrStore, err)
+		}
+		md.epoch = string(ep)
+	}
 	rec := m.cipher.Seal(nil, envelope(env, md), k.ad)
 	tok, err := k.c.Wrap(m.cookie.Name, rec)
 	if err != nil {
@@ -76,5 +99,11 @@ func (k *carried[T]) update(s *Scope[T], fn func(*T) error) error {
 	return s.run(fn, s.val)
 }
 
-// owners is nil: the server keeps nothing to list or revoke.
-func (k *carried[T]) owners() *owners { return nil }
+// owners has only the epochs, when Options.Epochs gave a place for them:
+// the server keeps no session to list or revoke one by one.
+func (k *carried[T]) owners() *owners {
+	if k.epochs == nil {
+		return nil
+	}
+	return &owners{idx: k.epochs}
+}

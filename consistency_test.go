@@ -310,6 +310,7 @@ func TestForeignRecordLeftAlone(t *testing.T) {
 
 func TestPayloadWithoutExportedFieldsRefused(t *testing.T) {
 	type hidden struct{ user string }
+	_ = hidden{user: "lost"}.user // what a handler would set, and lose
 	_, err := session.New[hidden](memstore.New(memstore.Options{SweepInterval: -1}), session.Options{})
 	if !errors.Is(err, session.ErrOptions) {
 		t.Fatalf("New with a payload of unexported fields: %v, want ErrOptions", err)

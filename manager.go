@@ -109,6 +109,15 @@ type Options struct {
 	// "your devices" page; the zero value records nothing.
 	DeviceHints DeviceHints
 
+	// Epochs, for sessions kept in the client (cookiestore), is a
+	// server-side store (memory for one instance, Valkey for several) whose
+	// per-owner index keeps each owner's epoch, so that RevokeAll and
+	// RevokeOthers end cookie sessions too: the revocation tool a cookie
+	// store lacks. It costs one lookup per request of a bound session (none
+	// with Valkey's client-side cache warm). Nil means none: cookie
+	// sessions cannot be revoked before their deadline.
+	Epochs store.Store
+
 	// Observer learns the outcome of every load and commit (hit, expired,
 	// merged, conflict...). Nil means LogObserver(nil): slog.Default() at
 	// debug level, which costs a level check when debug logging is off.
@@ -249,7 +258,13 @@ func New[T any](b store.Backend, opts Options) (*Manager[T], error) {
 		if m.cipher == nil {
 			return nil, bad("a store that keeps sessions in the client needs a Cipher")
 		}
-		m.kind = &carried[T]{m: m, c: b, ad: []byte("typedsession carried v1\x00" + name)}
+		k := &carried[T]{m: m, c: b, ad: []byte("typedsession carried v1\x00" + name)}
+		if opts.Epochs != nil {
+			if k.epochs = opts.Epochs.Index(); k.epochs == nil {
+				return nil, bad("Epochs is a store without a per-owner index")
+			}
+		}
+		m.kind = k
 	case store.Store:
 		m.kind = &serverSide[T]{m: m, st: b}
 	default:

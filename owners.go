@@ -70,7 +70,9 @@ type Device struct {
 	IP        string
 }
 
-// owners lists and revokes sessions by owner in a server-side store.
+// owners lists and revokes sessions by owner: in a server-side store, or,
+// for sessions kept in the client, through the epochs alone (st is nil then:
+// nothing can be listed or revoked one by one).
 type owners struct {
 	st  store.Store
 	idx store.Index
@@ -151,7 +153,7 @@ func coarseIP(addr string) string {
 // revoked or retired are left out.
 func (m *Manager[T]) Sessions(ctx context.Context, owner string) ([]Device, error) {
 	o := m.kind.owners()
-	if o == nil {
+	if o == nil || o.st == nil {
 		return nil, ErrNoIndex
 	}
 	oh := ownerKey(owner)
@@ -203,7 +205,7 @@ func (m *Manager[T]) Sessions(ctx context.Context, owner string) ([]Device, erro
 // ErrNotFound when handle names no live session of owner.
 func (m *Manager[T]) Revoke(ctx context.Context, owner, handle string) error {
 	o := m.kind.owners()
-	if o == nil {
+	if o == nil || o.st == nil {
 		return ErrNoIndex
 	}
 	if !validKey(handle) {
@@ -238,7 +240,8 @@ func (m *Manager[T]) Revoke(ctx context.Context, owner, handle string) error {
 
 // RevokeOthers ends every session of the request's owner but the request's
 // own, on every instance, from their next request, and reports how many it
-// ended. It replaces the owner's epoch and binds the request's session to
+// ended (0 for sessions kept in the client, which cannot be counted; see
+// Options.Epochs). It replaces the owner's epoch and binds the request's session to
 // the new one, so it costs the same however many sessions there are; a
 // request of this same session that loads in between sees no session. It
 // fails with ErrNotBound when the request's session is not bound to an
@@ -255,9 +258,11 @@ func (m *Manager[T]) RevokeOthers(r *http.Request) (int, error) {
 	if info.Owner == "" || info.New {
 		return 0, ErrNotBound
 	}
-	list, err := m.Sessions(r.Context(), info.Owner)
-	if err != nil {
-		return 0, err
+	var list []Device
+	if o.st != nil {
+		if list, err = m.Sessions(r.Context(), info.Owner); err != nil {
+			return 0, err
+		}
 	}
 	s := m.Scope(r)
 	s.lock()
@@ -284,7 +289,8 @@ func (m *Manager[T]) RevokeOthers(r *http.Request) (int, error) {
 }
 
 // RevokeAll ends every session of owner, on every instance, from their next
-// request, and reports how many it ended: "sign out everywhere", for a
+// request, and reports how many it ended (0 for sessions kept in the client,
+// which cannot be counted; see Options.Epochs): "sign out everywhere", for a
 // password change or an administrator. It removes the owner's epoch, so it
 // costs the same however many sessions there are. A request of one of those
 // sessions that wants to end its own cookie too calls Destroy.
@@ -293,9 +299,12 @@ func (m *Manager[T]) RevokeAll(ctx context.Context, owner string) (int, error) {
 	if o == nil {
 		return 0, ErrNoIndex
 	}
-	list, err := m.Sessions(ctx, owner)
-	if err != nil {
-		return 0, err
+	var list []Device
+	if o.st != nil {
+		var err error
+		if list, err = m.Sessions(ctx, owner); err != nil {
+			return 0, err
+		}
 	}
 	oh := ownerKey(owner)
 	if err := o.idx.SetEpoch(ctx, oh, nil, time.Time{}); err != nil {
