@@ -63,10 +63,11 @@
 //
 //   - keep lifetimes short: a short IdleTimeout and Lifetime bound how long a
 //     stolen or logged-out cookie stays usable;
-//   - store a per-user generation number in the payload and check it in the
-//     application against one kept on the server (in the user's database
-//     row); bumping it on logout or password change revokes every cookie
-//     issued before; rotating the cipher's keys out of the ring revokes every
+//   - bind sessions to their users with session.Manager.Login and give the
+//     manager a server-side store for the users' epochs
+//     (session.Options.Epochs): RevokeAll and RevokeOthers then end every
+//     copy of a user's cookies, at one lookup per request of a bound
+//     session; rotating the cipher's keys out of the ring revokes every
 //     cookie at once;
 //   - or use a server-side store (memstore, valkeystore), where Destroy and
 //     Regenerate delete the record and a replayed token is worthless.
