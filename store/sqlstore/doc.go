@@ -30,37 +30,62 @@
 // [ErrSchema]), not at the first request. The application owns db: the Store
 // never closes it.
 //
-// # The table
+// # The tables
 //
-// One row per session record: key is the key the session manager passes (a
-// hash of the session token, never the token), record is the record as the
-// manager wrote it (sealed, when the manager has a Cipher; plaintext
-// otherwise), expiry its absolute expiry in Unix milliseconds. owner is
-// reserved for the per-user index of sessions (listing and revoking a
-// user's sessions); this version leaves it NULL, and the partial index on it
-// is empty. [CreateSchema] runs these statements (here for the default
-// table name; [Schema] returns them for any), each of which does nothing
-// when its object exists. On PostgreSQL:
+// Three tables. The sessions table has one row per session record: key is
+// the key the session manager passes (a hash of the session token, never
+// the token), record is the record as the manager wrote it (sealed, when
+// the manager has a Cipher; plaintext otherwise), expiry its absolute
+// expiry in Unix milliseconds. The two others, named after it, hold the
+// per-owner index (see "Per-owner index" below): <table>_owners a row per
+// session bound to an owner, <table>_epochs a row per owner. [CreateSchema]
+// runs these statements (here for the default table name; [Schema] returns
+// them for any), each of which does nothing when its object exists, so that
+// running it again on a database made by an earlier version adds what is
+// missing. On PostgreSQL:
 //
 //	CREATE TABLE IF NOT EXISTS "typedsession" (
 //		key    bytea  PRIMARY KEY,
 //		record bytea  NOT NULL,
-//		expiry bigint NOT NULL,
-//		owner  bytea
+//		expiry bigint NOT NULL
 //	);
 //	CREATE INDEX IF NOT EXISTS "typedsession_expiry" ON "typedsession" (expiry);
-//	CREATE INDEX IF NOT EXISTS "typedsession_owner" ON "typedsession" (owner) WHERE owner IS NOT NULL;
+//	CREATE TABLE IF NOT EXISTS "typedsession_owners" (
+//		owner  bytea  NOT NULL,
+//		key    bytea  NOT NULL,
+//		expiry bigint NOT NULL,
+//		PRIMARY KEY (owner, key)
+//	);
+//	CREATE INDEX IF NOT EXISTS "typedsession_owners_expiry" ON "typedsession_owners" (expiry);
+//	CREATE TABLE IF NOT EXISTS "typedsession_epochs" (
+//		owner  bytea  PRIMARY KEY,
+//		epoch  bytea  NOT NULL,
+//		expiry bigint NOT NULL
+//	);
+//	CREATE INDEX IF NOT EXISTS "typedsession_epochs_expiry" ON "typedsession_epochs" (expiry);
 //
-// On SQLite:
+// On SQLite (the owners table is WITHOUT ROWID, so that an owner's rows are
+// stored together, in key order, and only once):
 //
 //	CREATE TABLE IF NOT EXISTS "typedsession" (
 //		key    BLOB    PRIMARY KEY NOT NULL,
 //		record BLOB    NOT NULL,
-//		expiry INTEGER NOT NULL,
-//		owner  BLOB
+//		expiry INTEGER NOT NULL
 //	);
 //	CREATE INDEX IF NOT EXISTS "typedsession_expiry" ON "typedsession" (expiry);
-//	CREATE INDEX IF NOT EXISTS "typedsession_owner" ON "typedsession" (owner) WHERE owner IS NOT NULL;
+//	CREATE TABLE IF NOT EXISTS "typedsession_owners" (
+//		owner  BLOB    NOT NULL,
+//		key    BLOB    NOT NULL,
+//		expiry INTEGER NOT NULL,
+//		PRIMARY KEY (owner, key)
+//	) WITHOUT ROWID;
+//	CREATE INDEX IF NOT EXISTS "typedsession_owners_expiry" ON "typedsession_owners" (expiry);
+//	CREATE TABLE IF NOT EXISTS "typedsession_epochs" (
+//		owner  BLOB    PRIMARY KEY NOT NULL,
+//		epoch  BLOB    NOT NULL,
+//		expiry INTEGER NOT NULL
+//	);
+//	CREATE INDEX IF NOT EXISTS "typedsession_epochs_expiry" ON "typedsession_epochs" (expiry);
 //
 // Options.Table names another table (the index names follow it). It must be
 // a lower-case identifier: a letter or an underscore, then letters, digits

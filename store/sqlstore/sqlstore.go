@@ -97,10 +97,14 @@ type Store struct {
 	create  stmt
 	replace stmt
 	delete  stmt
-	sweep   stmt
-	now     func() time.Time
-	timeout time.Duration
-	logger  *slog.Logger
+	sweep   [3]stmt // the sessions, owners and epochs tables
+
+	// The per-owner index's statements; see index.go.
+	bind, bindEpoch, bindEntry, unbind   stmt
+	sessions, epoch, setEpoch, dropEpoch stmt
+	now                                  func() time.Time
+	timeout                              time.Duration
+	logger                               *slog.Logger
 
 	stop      context.CancelFunc
 	done      chan struct{}
@@ -307,7 +311,3 @@ func wrap(ctx context.Context, op string, err error) error {
 	}
 	return fmt.Errorf("sqlstore: %s: %w", op, err)
 }
-
-// Index implements [store.Store]. The per-owner index is not kept in SQL
-// yet: session.Manager.Login fails with session.ErrNoIndex on this store.
-func (s *Store) Index() store.Index { return nil }

@@ -169,6 +169,28 @@ func TestNewChecksTable(t *testing.T) {
 		if _, err := sqlstore.New(ctx, db, sqlstore.Options{Dialect: d.dialect, Table: table}); !errors.Is(err, sqlstore.ErrSchema) {
 			t.Fatalf("New on a table without the record column: %v; want ErrSchema", err)
 		}
+
+		// A sessions table made before the per-owner index was: each of
+		// the index's tables missing is ErrSchema, naming that table, and
+		// CreateSchema adds it.
+		opts := sqlstore.Options{Dialect: d.dialect, Table: newTable(t, db, d.dialect)}
+		for _, suffix := range []string{"_owners", "_epochs"} {
+			if _, err := db.ExecContext(ctx, `DROP TABLE "`+opts.Table+suffix+`"`); err != nil {
+				t.Fatal(err)
+			}
+			_, err := sqlstore.New(ctx, db, opts)
+			if !errors.Is(err, sqlstore.ErrSchema) || !strings.Contains(err.Error(), opts.Table+suffix) {
+				t.Fatalf("New without the %s table: %v; want ErrSchema, naming it", suffix, err)
+			}
+			if err := sqlstore.CreateSchema(ctx, db, opts); err != nil {
+				t.Fatal(err)
+			}
+			s, err := sqlstore.New(ctx, db, opts)
+			if err != nil {
+				t.Fatalf("New after CreateSchema: %v", err)
+			}
+			s.Close()
+		}
 	})
 }
 
@@ -247,9 +269,7 @@ func TestTableNames(t *testing.T) {
 			create(t, s, "k", []byte("r"), later())
 			mustLoad(t, s, "k", []byte("r"))
 			s.Close()
-			if _, err := db.ExecContext(ctx, `DROP TABLE "`+table+`"`); err != nil {
-				t.Fatal(err)
-			}
+			dropTables(t, db, table)
 		}
 	})
 }
