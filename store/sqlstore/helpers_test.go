@@ -206,8 +206,9 @@ func hasEnv(env string) bool { return os.Getenv(env) != "" }
 // noise on a loaded machine.
 const slack = 500 * time.Millisecond
 
-// lockTable holds a lock on table that stops writes (and, on PostgreSQL,
-// reads) until the returned function releases it.
+// lockTable holds a lock on table, and the index's tables next to it, that
+// stops writes (and, on PostgreSQL, reads) until the returned function
+// releases it.
 func lockTable(t *testing.T, db *sql.DB, d dialect, table string) (release func()) {
 	t.Helper()
 	ctx := context.Background()
@@ -216,7 +217,7 @@ func lockTable(t *testing.T, db *sql.DB, d dialect, table string) (release func(
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := tx.ExecContext(ctx, `LOCK TABLE "`+table+`" IN ACCESS EXCLUSIVE MODE`); err != nil {
+		if _, err := tx.ExecContext(ctx, `LOCK TABLE "`+table+`", "`+table+`_owners", "`+table+`_epochs" IN ACCESS EXCLUSIVE MODE`); err != nil {
 			t.Fatal(err)
 		}
 		return func() { tx.Rollback() }

@@ -88,6 +88,42 @@ func TestSweep(t *testing.T) {
 	})
 }
 
+// TestSweepIndex: a sweep deletes the index's expired entries and epochs
+// too, in batches, and counts them; live ones stay.
+func TestSweepIndex(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, d dialect) {
+		db := d.open(t)
+		clock := sessiontest.NewClock(time.Now())
+		s := newStore(t, db, d.dialect, sqlstore.Options{Now: clock.Now, SweepInterval: -1})
+		x := s.Index()
+		ctx := context.Background()
+		soon, far := clock.Now().Add(time.Minute), clock.Now().Add(time.Hour)
+		const owners = sqlstore.SweepBatch + 3 // an entry and an epoch each
+		for i := range owners {
+			if _, err := x.Bind(ctx, fmt.Sprint("owner", i), "k", soon, []byte("e")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		create(t, s, "live", []byte("r"), far)
+		if _, err := x.Bind(ctx, "stays", "live", far, []byte("e")); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := s.Sweep(ctx); err != nil || n != 0 {
+			t.Fatalf("Sweep before anything expired = %d, %v; want 0", n, err)
+		}
+		clock.Advance(time.Minute)
+		if n, err := s.Sweep(ctx); err != nil || n != 2*owners {
+			t.Fatalf("Sweep = %d, %v; want %d", n, err, 2*owners)
+		}
+		if list, err := x.Sessions(ctx, "stays"); err != nil || len(list) != 1 {
+			t.Fatalf("Sessions after the sweep = %v, %v; want the live one", list, err)
+		}
+		if ep, err := x.Epoch(ctx, "stays"); err != nil || string(ep) != "e" {
+			t.Fatalf("Epoch after the sweep = %q, %v", ep, err)
+		}
+	})
+}
+
 // insert writes n rows prefix0... with the record "x" straight into table.
 func insert(t *testing.T, db *sql.DB, d sqlstore.Dialect, table, prefix string, n int, exp time.Time) {
 	t.Helper()
@@ -351,6 +387,13 @@ func TestClose(t *testing.T) {
 		}
 		if _, err := s.Sweep(ctx); err == nil {
 			t.Error("Sweep after Close: no error")
+		}
+		x := s.Index()
+		if _, err := x.Bind(ctx, "o", "k", later(), []byte("e")); err == nil {
+			t.Error("Bind after Close: no error")
+		}
+		if _, err := x.Sessions(ctx, "o"); err == nil {
+			t.Error("Sessions after Close: no error")
 		}
 		if err := db.PingContext(ctx); err != nil {
 			t.Fatalf("the pool after Close: %v", err)
