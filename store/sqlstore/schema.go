@@ -178,8 +178,8 @@ ON CONFLICT (owner) DO UPDATE SET epoch = excluded.epoch, expiry = ` + greatest 
 // Schema returns the statements CreateSchema runs for opts.Dialect and
 // opts.Table, separated by semicolons: the sessions table, the two tables
 // of the per-owner index (named after it, with _owners and _epochs) and
-// their indexes, each created only if it does not exist. For those who apply schema changes
-// with a migration tool of their own.
+// their indexes, each created only if it does not exist. For those who
+// apply schema changes with a migration tool of their own.
 func Schema(opts Options) (string, error) {
 	q, err := newQueries(opts)
 	if err != nil {

@@ -34,8 +34,8 @@ const (
 	// database/sql driver, such as github.com/jackc/pgx/v5/stdlib.
 	PostgreSQL Dialect = iota + 1
 
-	// SQLite, 3.24 or later (for upserts), through any database/sql driver,
-	// such as modernc.org/sqlite.
+	// SQLite, 3.35 or later (for upserts with RETURNING), through any
+	// database/sql driver, such as modernc.org/sqlite.
 	SQLite
 )
 
@@ -88,8 +88,8 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// Store is a [store.Store] kept in one table of a SQL database. It is safe
-// for concurrent use.
+// Store is a [store.Store] kept in one table of a SQL database, with its
+// per-owner index in two more. It is safe for concurrent use.
 type Store struct {
 	db      *sql.DB
 	q       queries
