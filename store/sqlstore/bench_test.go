@@ -3,6 +3,7 @@ package sqlstore_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"testing"
 
 	"github.com/typedsession/session/store"
@@ -101,6 +102,66 @@ func BenchmarkRotate(b *testing.B) {
 				b.Fatal(ops, err)
 			}
 			i++
+		}
+	})
+}
+
+// benchOwner is an owner of the shape the manager uses: a hash of a user
+// id.
+const benchOwner = "o7Hk2vQmXcR1uTqz0bLwYeN3sJfA9dPgKiE4hVxC6Ms"
+
+// BenchmarkBind binds a session to an owner that has an epoch, as a login
+// does: on PostgreSQL one statement, on SQLite a transaction of two.
+func BenchmarkBind(b *testing.B) {
+	forEachBenchDialect(b, func(b *testing.B, s *sqlstore.Store) {
+		ctx := context.Background()
+		x := s.Index()
+		epoch := bytes.Repeat([]byte{7}, 16)
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := x.Bind(ctx, benchOwner, benchKey, later(), epoch); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkEpoch reads an owner's epoch, as each request of a bound
+// session does: one SELECT.
+func BenchmarkEpoch(b *testing.B) {
+	forEachBenchDialect(b, func(b *testing.B, s *sqlstore.Store) {
+		ctx := context.Background()
+		x := s.Index()
+		if _, err := x.Bind(ctx, benchOwner, benchKey, later(), bytes.Repeat([]byte{7}, 16)); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportAllocs()
+		for b.Loop() {
+			if ep, err := x.Epoch(ctx, benchOwner); err != nil || ep == nil {
+				b.Fatal(ep, err)
+			}
+		}
+	})
+}
+
+// BenchmarkSessions lists an owner's ten sessions with their records, as a
+// "your devices" page does: one SELECT with a join.
+func BenchmarkSessions(b *testing.B) {
+	forEachBenchDialect(b, func(b *testing.B, s *sqlstore.Store) {
+		ctx := context.Background()
+		x := s.Index()
+		for i := range 10 {
+			k := fmt.Sprint(benchKey, i)
+			create(b, s, k, benchRecord, later())
+			if _, err := x.Bind(ctx, benchOwner, k, later(), bytes.Repeat([]byte{7}, 16)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportAllocs()
+		for b.Loop() {
+			if list, err := x.Sessions(ctx, benchOwner); err != nil || len(list) != 10 {
+				b.Fatal(len(list), err)
+			}
 		}
 	})
 }

@@ -1,5 +1,6 @@
 // Package sqlstore keeps session records in one table of a PostgreSQL or
-// SQLite database, through [database/sql].
+// SQLite database, and the per-owner index of sessions (listing and
+// revoking a user's sessions) in two more, through [database/sql].
 //
 // It is a module of its own (github.com/typedsession/session/store/sqlstore),
 // so that the session library itself depends on no database driver. The
@@ -30,39 +31,66 @@
 // [ErrSchema]), not at the first request. The application owns db: the Store
 // never closes it.
 //
-// # The table
+// # The tables
 //
-// One row per session record: key is the key the session manager passes (a
-// hash of the session token, never the token), record is the record as the
-// manager wrote it (sealed, when the manager has a Cipher; plaintext
-// otherwise), expiry its absolute expiry in Unix milliseconds. owner is
-// reserved for the per-user index of sessions (listing and revoking a
-// user's sessions); this version leaves it NULL, and the partial index on it
-// is empty. [CreateSchema] runs these statements (here for the default
-// table name; [Schema] returns them for any), each of which does nothing
-// when its object exists. On PostgreSQL:
+// Three tables. The sessions table has one row per session record: key is
+// the key the session manager passes (a hash of the session token, never
+// the token), record is the record as the manager wrote it (sealed, when
+// the manager has a Cipher; plaintext otherwise), expiry its absolute
+// expiry in Unix milliseconds. The two others, named after it, hold the
+// per-owner index (see "Per-owner index" below): <table>_owners a row per
+// session bound to an owner, <table>_epochs a row per owner. [CreateSchema]
+// runs these statements (here for the default table name; [Schema] returns
+// them for any), each of which does nothing when its object exists, so that
+// running it again on a database made by an earlier version adds what is
+// missing. On PostgreSQL:
 //
 //	CREATE TABLE IF NOT EXISTS "typedsession" (
 //		key    bytea  PRIMARY KEY,
 //		record bytea  NOT NULL,
-//		expiry bigint NOT NULL,
-//		owner  bytea
+//		expiry bigint NOT NULL
 //	);
 //	CREATE INDEX IF NOT EXISTS "typedsession_expiry" ON "typedsession" (expiry);
-//	CREATE INDEX IF NOT EXISTS "typedsession_owner" ON "typedsession" (owner) WHERE owner IS NOT NULL;
+//	CREATE TABLE IF NOT EXISTS "typedsession_owners" (
+//		owner  bytea  NOT NULL,
+//		key    bytea  NOT NULL,
+//		expiry bigint NOT NULL,
+//		PRIMARY KEY (owner, key)
+//	);
+//	CREATE INDEX IF NOT EXISTS "typedsession_owners_expiry" ON "typedsession_owners" (expiry);
+//	CREATE TABLE IF NOT EXISTS "typedsession_epochs" (
+//		owner  bytea  PRIMARY KEY,
+//		epoch  bytea  NOT NULL,
+//		expiry bigint NOT NULL
+//	);
+//	CREATE INDEX IF NOT EXISTS "typedsession_epochs_expiry" ON "typedsession_epochs" (expiry);
 //
-// On SQLite:
+// On SQLite (the owners table is WITHOUT ROWID, so that an owner's rows are
+// stored together, in key order, and only once):
 //
 //	CREATE TABLE IF NOT EXISTS "typedsession" (
 //		key    BLOB    PRIMARY KEY NOT NULL,
 //		record BLOB    NOT NULL,
-//		expiry INTEGER NOT NULL,
-//		owner  BLOB
+//		expiry INTEGER NOT NULL
 //	);
 //	CREATE INDEX IF NOT EXISTS "typedsession_expiry" ON "typedsession" (expiry);
-//	CREATE INDEX IF NOT EXISTS "typedsession_owner" ON "typedsession" (owner) WHERE owner IS NOT NULL;
+//	CREATE TABLE IF NOT EXISTS "typedsession_owners" (
+//		owner  BLOB    NOT NULL,
+//		key    BLOB    NOT NULL,
+//		expiry INTEGER NOT NULL,
+//		PRIMARY KEY (owner, key)
+//	) WITHOUT ROWID;
+//	CREATE INDEX IF NOT EXISTS "typedsession_owners_expiry" ON "typedsession_owners" (expiry);
+//	CREATE TABLE IF NOT EXISTS "typedsession_epochs" (
+//		owner  BLOB    PRIMARY KEY NOT NULL,
+//		epoch  BLOB    NOT NULL,
+//		expiry INTEGER NOT NULL
+//	);
+//	CREATE INDEX IF NOT EXISTS "typedsession_epochs_expiry" ON "typedsession_epochs" (expiry);
 //
-// Options.Table names another table (the index names follow it). It must be
+// Options.Table names another table (the names of the index's tables and of
+// the indexes follow it; so do not name one table after another's _owners
+// or _epochs). It must be
 // a lower-case identifier: a letter or an underscore, then letters, digits
 // or underscores, 48 characters at most; anything else is refused before a
 // statement is sent, so nothing can be injected through it. It is always
@@ -107,25 +135,76 @@
 // transaction, not together: the store contract makes them independent, and
 // a transaction would add two round trips. Write stops at the first error.
 //
+// # Per-owner index
+//
+// [Store.Index] keeps, for each owner (a user, as the session manager names
+// it: a hash of the application's user id), the sessions bound to it and
+// its epoch, a random value every session of the owner carries, so that
+// replacing it signs the owner out everywhere at once. An entry is a row of
+// <table>_owners (owner, key, and the session's absolute deadline as
+// expiry); an epoch a row of <table>_epochs (owner, epoch, expiry). Nothing
+// in them is a token, a user id or session data: owners and keys are
+// hashes, epochs random. Sessions that never log in cost nothing here.
+//
+// Entries are rows of their own rather than a column of the session's row:
+// a login writes the session, then binds it, and a request that refreshes
+// a session's idle deadline never touches the index. Entries expire at the
+// session's absolute deadline, which never moves; an epoch's expiry is the
+// latest deadline of any session bound to it (a login never shortens it,
+// and neither does a new epoch), so it outlives every session that carries
+// it. An entry whose record is gone (logged out without being unbound, say)
+// is left out of listings and kept until its expiry: it cannot be told
+// apart from one a login has bound and not yet written.
+//
+// What each call costs, with now passed as a parameter as for writes:
+//   - Bind (a login): on PostgreSQL one statement, two upserts in
+//     data-modifying CTEs: INSERT INTO the epochs ... ON CONFLICT (owner) DO
+//     UPDATE SET epoch = CASE WHEN the owner's has expired THEN the new one
+//     ELSE the old one END, expiry = GREATEST(old, new) RETURNING epoch, and
+//     INSERT INTO the owners ... ON CONFLICT (owner, key) DO UPDATE SET
+//     expiry. One round trip, one implicit transaction. On SQLite the same
+//     two upserts in one transaction (SQLite has no INSERT inside WITH);
+//     its first statement writes, so it takes the write lock at once even
+//     without _txlock=immediate. The conflicting row is locked while the
+//     update reads it (on SQLite, the whole database), so concurrent logins
+//     of one owner all get the epoch the first one stored. A Bind whose
+//     expiry has passed writes nothing: one SELECT of the epoch.
+//   - Epoch (each request of a logged-in session, when the manager checks
+//     it): one SELECT by primary key, WHERE expiry > now.
+//   - SetEpoch ("sign out everywhere", "sign out the others"): one upsert
+//     that keeps the later expiry, or one DELETE to remove the epoch.
+//   - Unbind: one DELETE by primary key.
+//   - Sessions (a "your devices" page): one SELECT joining the owner's
+//     entries to their records, both WHERE expiry > now.
+//
+// SQLite needs 3.35 or later for Bind's RETURNING.
+//
 // # Expiry and the sweeper
 //
 // Reads return only rows whose expiry is after now; an expired row is
 // absent for writes too. Expired rows are deleted by a sweeper goroutine
 // that [New] starts, every Options.SweepInterval (5 minutes by default),
 // with statements that each delete at most SweepBatch (500) rows, found
-// through the expiry index, until one deletes fewer:
+// through the expiry index, until one deletes fewer; table by table:
 //
 //	DELETE FROM "typedsession" WHERE key IN
 //		(SELECT key FROM "typedsession" WHERE expiry <= $1 LIMIT 500)
 //		AND expiry <= $1
+//	DELETE FROM "typedsession_owners" WHERE (owner, key) IN
+//		(SELECT owner, key FROM "typedsession_owners" WHERE expiry <= $1 LIMIT 500)
+//		AND expiry <= $1
+//	DELETE FROM "typedsession_epochs" WHERE owner IN
+//		(SELECT owner FROM "typedsession_epochs" WHERE expiry <= $1 LIMIT 500)
+//		AND expiry <= $1
 //
-// (?1 for $1 on SQLite). The condition is checked again on each row, so a row that a create made
-// live again while the sweep ran stays. Every instance runs its own sweeper;
-// concurrent sweeps wait for one another's row locks and delete each row
-// once. A negative Options.SweepInterval starts none: run [Store.Sweep], or
-// the statement above with the present Unix time in milliseconds, from a job
-// of your own. [Store.Close] stops the sweeper (cancelling a sweep under
-// way) and waits for it. Sweeper failures are logged to Options.Logger.
+// (?1 for $1 on SQLite). The condition is checked again on each row, so a
+// row that a write made live again while the sweep ran stays. Every instance
+// runs its own sweeper; concurrent sweeps wait for one another's row locks
+// and delete each row once. A negative Options.SweepInterval starts none:
+// run [Store.Sweep], or the statements above with the present Unix time in
+// milliseconds, from a job of your own. [Store.Close] stops the sweeper
+// (cancelling a sweep under way) and waits for it. Sweeper failures are
+// logged to Options.Logger.
 //
 // Instances that share a table decide expiry by their own clocks; keep them
 // in step (NTP). An instance whose clock runs ahead treats rows as expired,
@@ -161,15 +240,15 @@
 // # Failures
 //
 // Errors name the operation ("sqlstore: load: ...", "sqlstore: write: ...",
-// "sqlstore: sweep: ...") and wrap the driver's error, never a key or a
-// record. How long a call may take is up to its context and
-// Options.Timeout, which bounds each call when the context allows longer.
-// Set one of them: a request's context has no deadline, and a statement
-// waiting for a lock held elsewhere (a migration, a long transaction) would
-// otherwise hold the request. A call that runs out of time returns at its
-// deadline with an error that matches context.DeadlineExceeded with
-// errors.Is, and the session manager answers through the middleware's error
-// handler: nothing saved, no cookie.
+// "sqlstore: bind: ...", "sqlstore: sweep: ...") and wrap the driver's
+// error, never a key, an owner, an epoch or a record. How long a call may
+// take is up to its context and Options.Timeout, which bounds each call when
+// the context allows longer. Set one of them: a request's context has no
+// deadline, and a statement waiting for a lock held elsewhere (a migration,
+// a long transaction) would otherwise hold the request. A call that runs out
+// of time returns at its deadline with an error that matches
+// context.DeadlineExceeded with errors.Is, and the session manager answers
+// through the middleware's error handler: nothing saved, no cookie.
 //
 // When Write fails, each of its ops may or may not have been done, and one
 // may still be done after Write returns: a PostgreSQL statement that was
@@ -184,7 +263,9 @@
 // while it is down (at once, when connections are refused), and the pool
 // opens new connections once it is back; nothing needs rebuilding.
 //
-// A database whose session table is missing, or lacks a column, makes New
-// fail with an error matching [ErrSchema] that says how to create it. New
+// A database whose session table, or one of the index's two tables, is
+// missing, or lacks a column, makes New fail with an error matching
+// [ErrSchema] that names the table and says how to create it (a database
+// made before the index existed needs CreateSchema once more). New
 // also fails when the database cannot be reached at all.
 package sqlstore

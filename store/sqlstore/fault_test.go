@@ -21,12 +21,16 @@ import (
 const (
 	faultKey    = "k-3f9c0a"
 	faultRecord = "record-7d1e"
+	faultOwner  = "owner-52b8"
+	faultEpoch  = "epoch-c61f"
 )
 
 func checkErrorText(t *testing.T, op string, err error) {
 	t.Helper()
-	if msg := err.Error(); strings.Contains(msg, faultKey) || strings.Contains(msg, faultRecord) {
-		t.Errorf("%s error %q contains the key or the record", op, msg)
+	for _, v := range []string{faultKey, faultRecord, faultOwner, faultEpoch} {
+		if msg := err.Error(); strings.Contains(msg, v) {
+			t.Errorf("%s error %q contains a key, record, owner or epoch", op, msg)
+		}
 	}
 }
 
@@ -47,9 +51,21 @@ func calls(s *sqlstore.Store, reads bool) []call {
 		{"replace", write(store.Op{Key: faultKey, Old: []byte(faultRecord), New: []byte(faultRecord + "2"), Expiry: later()})},
 		{"delete", write(store.Op{Key: faultKey, Old: []byte(faultRecord)})},
 		{"sweep", func(ctx context.Context) error { _, err := s.Sweep(ctx); return err }},
+		{"bind", func(ctx context.Context) error {
+			_, err := s.Index().Bind(ctx, faultOwner, faultKey, later(), []byte(faultEpoch))
+			return err
+		}},
+		{"unbind", func(ctx context.Context) error { return s.Index().Unbind(ctx, faultOwner, faultKey) }},
+		{"set epoch", func(ctx context.Context) error {
+			return s.Index().SetEpoch(ctx, faultOwner, []byte(faultEpoch), later())
+		}},
 	}
 	if reads {
-		cs = append(cs, call{"load", func(ctx context.Context) error { _, _, err := s.Load(ctx, faultKey); return err }})
+		cs = append(cs,
+			call{"load", func(ctx context.Context) error { _, _, err := s.Load(ctx, faultKey); return err }},
+			call{"sessions", func(ctx context.Context) error { _, err := s.Index().Sessions(ctx, faultOwner); return err }},
+			call{"epoch", func(ctx context.Context) error { _, err := s.Index().Epoch(ctx, faultOwner); return err }},
+		)
 	}
 	return cs
 }

@@ -78,7 +78,13 @@ func sqliteDSN(path string) string {
 // openSQLite opens a new SQLite file in a temporary directory.
 func openSQLite(tb testing.TB) *sql.DB {
 	tb.Helper()
-	db, err := sql.Open("sqlite", sqliteDSN(filepath.Join(tb.TempDir(), "sessions.db")))
+	return openSQLiteAt(tb, filepath.Join(tb.TempDir(), "sessions.db"))
+}
+
+// openSQLiteAt opens the SQLite file at path, as another instance would.
+func openSQLiteAt(tb testing.TB, path string) *sql.DB {
+	tb.Helper()
+	db, err := sql.Open("sqlite", sqliteDSN(path))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -116,12 +122,19 @@ func newTable(tb testing.TB, db *sql.DB, d sqlstore.Dialect) string {
 	if err := sqlstore.CreateSchema(ctx, db, sqlstore.Options{Dialect: d, Table: table}); err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() {
-		if _, err := db.ExecContext(context.Background(), `DROP TABLE "`+table+`"`); err != nil {
+	tb.Cleanup(func() { dropTables(tb, db, table) })
+	return table
+}
+
+// dropTables drops the sessions table and the index's two tables next to
+// it.
+func dropTables(tb testing.TB, db *sql.DB, table string) {
+	tb.Helper()
+	for _, t := range []string{table, table + "_owners", table + "_epochs"} {
+		if _, err := db.ExecContext(context.Background(), `DROP TABLE "`+t+`"`); err != nil {
 			tb.Errorf("drop table: %v", err)
 		}
-	})
-	return table
+	}
 }
 
 // newStore returns a Store on a table of its own, closed when the test
@@ -193,8 +206,9 @@ func hasEnv(env string) bool { return os.Getenv(env) != "" }
 // noise on a loaded machine.
 const slack = 500 * time.Millisecond
 
-// lockTable holds a lock on table that stops writes (and, on PostgreSQL,
-// reads) until the returned function releases it.
+// lockTable holds a lock on table, and the index's tables next to it, that
+// stops writes (and, on PostgreSQL, reads) until the returned function
+// releases it.
 func lockTable(t *testing.T, db *sql.DB, d dialect, table string) (release func()) {
 	t.Helper()
 	ctx := context.Background()
@@ -203,7 +217,7 @@ func lockTable(t *testing.T, db *sql.DB, d dialect, table string) (release func(
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := tx.ExecContext(ctx, `LOCK TABLE "`+table+`" IN ACCESS EXCLUSIVE MODE`); err != nil {
+		if _, err := tx.ExecContext(ctx, `LOCK TABLE "`+table+`", "`+table+`_owners", "`+table+`_epochs" IN ACCESS EXCLUSIVE MODE`); err != nil {
 			t.Fatal(err)
 		}
 		return func() { tx.Rollback() }

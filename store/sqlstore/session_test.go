@@ -11,6 +11,7 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -35,6 +36,25 @@ func TestRaces(t *testing.T) {
 		db := d.open(t)
 		racetest.Run(t, func(t *testing.T, now func() time.Time) store.Store {
 			return newStore(t, db, d.dialect, sqlstore.Options{Now: now, Timeout: 5 * time.Second})
+		})
+	})
+}
+
+// TestOwners binds, lists and revokes sessions through two instances, each
+// with a pool of its own on one database (on SQLite, one file): a
+// revocation on one takes effect on the other's next request.
+func TestOwners(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, d dialect) {
+		racetest.Owners(t, func(t *testing.T, now func() time.Time) (store.Store, store.Store) {
+			var db1, db2 *sql.DB
+			if d.dialect == sqlstore.SQLite {
+				path := filepath.Join(t.TempDir(), "sessions.db")
+				db1, db2 = openSQLiteAt(t, path), openSQLiteAt(t, path)
+			} else {
+				db1, db2 = d.open(t), d.open(t)
+			}
+			opts := sqlstore.Options{Table: newTable(t, db1, d.dialect), Now: now, Timeout: 5 * time.Second, SweepInterval: -1}
+			return newStore(t, db1, d.dialect, opts), newStore(t, db2, d.dialect, opts)
 		})
 	})
 }

@@ -34,8 +34,8 @@ const (
 	// database/sql driver, such as github.com/jackc/pgx/v5/stdlib.
 	PostgreSQL Dialect = iota + 1
 
-	// SQLite, 3.24 or later (for upserts), through any database/sql driver,
-	// such as modernc.org/sqlite.
+	// SQLite, 3.35 or later (for upserts with RETURNING), through any
+	// database/sql driver, such as modernc.org/sqlite.
 	SQLite
 )
 
@@ -88,8 +88,8 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// Store is a [store.Store] kept in one table of a SQL database. It is safe
-// for concurrent use.
+// Store is a [store.Store] kept in one table of a SQL database, with its
+// per-owner index in two more. It is safe for concurrent use.
 type Store struct {
 	db      *sql.DB
 	q       queries
@@ -97,10 +97,14 @@ type Store struct {
 	create  stmt
 	replace stmt
 	delete  stmt
-	sweep   stmt
-	now     func() time.Time
-	timeout time.Duration
-	logger  *slog.Logger
+	sweep   [3]stmt // the sessions, owners and epochs tables
+
+	// The per-owner index's statements; see index.go.
+	bind, bindEpoch, bindEntry, unbind   stmt
+	sessions, epoch, setEpoch, dropEpoch stmt
+	now                                  func() time.Time
+	timeout                              time.Duration
+	logger                               *slog.Logger
 
 	stop      context.CancelFunc
 	done      chan struct{}
@@ -307,7 +311,3 @@ func wrap(ctx context.Context, op string, err error) error {
 	}
 	return fmt.Errorf("sqlstore: %s: %w", op, err)
 }
-
-// Index implements [store.Store]. The per-owner index is not kept in SQL
-// yet: session.Manager.Login fails with session.ErrNoIndex on this store.
-func (s *Store) Index() store.Index { return nil }

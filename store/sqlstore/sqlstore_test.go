@@ -88,6 +88,42 @@ func TestSweep(t *testing.T) {
 	})
 }
 
+// TestSweepIndex: a sweep deletes the index's expired entries and epochs
+// too, in batches, and counts them; live ones stay.
+func TestSweepIndex(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, d dialect) {
+		db := d.open(t)
+		clock := sessiontest.NewClock(time.Now())
+		s := newStore(t, db, d.dialect, sqlstore.Options{Now: clock.Now, SweepInterval: -1})
+		x := s.Index()
+		ctx := context.Background()
+		soon, far := clock.Now().Add(time.Minute), clock.Now().Add(time.Hour)
+		const owners = sqlstore.SweepBatch + 3 // an entry and an epoch each
+		for i := range owners {
+			if _, err := x.Bind(ctx, fmt.Sprint("owner", i), "k", soon, []byte("e")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		create(t, s, "live", []byte("r"), far)
+		if _, err := x.Bind(ctx, "stays", "live", far, []byte("e")); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := s.Sweep(ctx); err != nil || n != 0 {
+			t.Fatalf("Sweep before anything expired = %d, %v; want 0", n, err)
+		}
+		clock.Advance(time.Minute)
+		if n, err := s.Sweep(ctx); err != nil || n != 2*owners {
+			t.Fatalf("Sweep = %d, %v; want %d", n, err, 2*owners)
+		}
+		if list, err := x.Sessions(ctx, "stays"); err != nil || len(list) != 1 {
+			t.Fatalf("Sessions after the sweep = %v, %v; want the live one", list, err)
+		}
+		if ep, err := x.Epoch(ctx, "stays"); err != nil || string(ep) != "e" {
+			t.Fatalf("Epoch after the sweep = %q, %v", ep, err)
+		}
+	})
+}
+
 // insert writes n rows prefix0... with the record "x" straight into table.
 func insert(t *testing.T, db *sql.DB, d sqlstore.Dialect, table, prefix string, n int, exp time.Time) {
 	t.Helper()
@@ -169,6 +205,28 @@ func TestNewChecksTable(t *testing.T) {
 		if _, err := sqlstore.New(ctx, db, sqlstore.Options{Dialect: d.dialect, Table: table}); !errors.Is(err, sqlstore.ErrSchema) {
 			t.Fatalf("New on a table without the record column: %v; want ErrSchema", err)
 		}
+
+		// A sessions table made before the per-owner index was: each of
+		// the index's tables missing is ErrSchema, naming that table, and
+		// CreateSchema adds it.
+		opts := sqlstore.Options{Dialect: d.dialect, Table: newTable(t, db, d.dialect)}
+		for _, suffix := range []string{"_owners", "_epochs"} {
+			if _, err := db.ExecContext(ctx, `DROP TABLE "`+opts.Table+suffix+`"`); err != nil {
+				t.Fatal(err)
+			}
+			_, err := sqlstore.New(ctx, db, opts)
+			if !errors.Is(err, sqlstore.ErrSchema) || !strings.Contains(err.Error(), opts.Table+suffix) {
+				t.Fatalf("New without the %s table: %v; want ErrSchema, naming it", suffix, err)
+			}
+			if err := sqlstore.CreateSchema(ctx, db, opts); err != nil {
+				t.Fatal(err)
+			}
+			s, err := sqlstore.New(ctx, db, opts)
+			if err != nil {
+				t.Fatalf("New after CreateSchema: %v", err)
+			}
+			s.Close()
+		}
 	})
 }
 
@@ -247,9 +305,7 @@ func TestTableNames(t *testing.T) {
 			create(t, s, "k", []byte("r"), later())
 			mustLoad(t, s, "k", []byte("r"))
 			s.Close()
-			if _, err := db.ExecContext(ctx, `DROP TABLE "`+table+`"`); err != nil {
-				t.Fatal(err)
-			}
+			dropTables(t, db, table)
 		}
 	})
 }
@@ -331,6 +387,13 @@ func TestClose(t *testing.T) {
 		}
 		if _, err := s.Sweep(ctx); err == nil {
 			t.Error("Sweep after Close: no error")
+		}
+		x := s.Index()
+		if _, err := x.Bind(ctx, "o", "k", later(), []byte("e")); err == nil {
+			t.Error("Bind after Close: no error")
+		}
+		if _, err := x.Sessions(ctx, "o"); err == nil {
+			t.Error("Sessions after Close: no error")
 		}
 		if err := db.PingContext(ctx); err != nil {
 			t.Fatalf("the pool after Close: %v", err)

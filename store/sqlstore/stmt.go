@@ -36,18 +36,73 @@ func (s stmt) queryRow(ctx context.Context, args ...any) *sql.Row {
 	return s.db.QueryRowContext(ctx, s.query, args...)
 }
 
-// prepare sets up the Store's statements, preparing them on SQLite.
-func (s *Store) prepare(ctx context.Context) error {
-	for _, st := range []struct {
+// tx returns the statement as part of tx.
+func (s stmt) tx(ctx context.Context, tx *sql.Tx) *sql.Stmt {
+	if s.prep != nil {
+		return tx.StmtContext(ctx, s.prep)
+	}
+	return nil
+}
+
+// queryRowTx runs the statement in tx and returns its one row.
+func (s stmt) queryRowTx(ctx context.Context, tx *sql.Tx, args ...any) *sql.Row {
+	if p := s.tx(ctx, tx); p != nil {
+		return p.QueryRowContext(ctx, args...)
+	}
+	return tx.QueryRowContext(ctx, s.query, args...)
+}
+
+// execTx runs the statement in tx.
+func (s stmt) execTx(ctx context.Context, tx *sql.Tx, args ...any) (sql.Result, error) {
+	if p := s.tx(ctx, tx); p != nil {
+		return p.ExecContext(ctx, args...)
+	}
+	return tx.ExecContext(ctx, s.query, args...)
+}
+
+// queryRows runs the statement and returns its rows.
+func (s stmt) queryRows(ctx context.Context, args ...any) (*sql.Rows, error) {
+	if s.prep != nil {
+		return s.prep.QueryContext(ctx, args...)
+	}
+	return s.db.QueryContext(ctx, s.query, args...)
+}
+
+// statements pairs each of the Store's statements with its text; those the
+// dialect does not use are left out.
+func (s *Store) statements() []struct {
+	dst   *stmt
+	query string
+} {
+	type pair = struct {
 		dst   *stmt
 		query string
-	}{
+	}
+	list := []pair{
 		{&s.load, s.q.load},
 		{&s.create, s.q.create},
 		{&s.replace, s.q.replace},
 		{&s.delete, s.q.delete},
-		{&s.sweep, s.q.sweep},
-	} {
+		{&s.unbind, s.q.unbind},
+		{&s.sessions, s.q.sessions},
+		{&s.epoch, s.q.epoch},
+		{&s.setEpoch, s.q.setEpoch},
+		{&s.dropEpoch, s.q.dropEpoch},
+	}
+	for i := range s.sweep {
+		list = append(list, pair{&s.sweep[i], s.q.sweep[i]})
+	}
+	if s.q.dialect == SQLite {
+		list = append(list, pair{&s.bindEpoch, s.q.bindEpoch}, pair{&s.bindEntry, s.q.bindEntry})
+	} else {
+		list = append(list, pair{&s.bind, s.q.bind})
+	}
+	return list
+}
+
+// prepare sets up the Store's statements, preparing them on SQLite.
+func (s *Store) prepare(ctx context.Context) error {
+	for _, st := range s.statements() {
 		*st.dst = stmt{db: s.db, query: st.query}
 		if s.q.dialect != SQLite {
 			continue
@@ -65,9 +120,9 @@ func (s *Store) prepare(ctx context.Context) error {
 // closeStatements releases the prepared statements.
 func (s *Store) closeStatements() error {
 	var errs []error
-	for _, st := range []*stmt{&s.load, &s.create, &s.replace, &s.delete, &s.sweep} {
-		if st.prep != nil {
-			errs = append(errs, st.prep.Close())
+	for _, st := range s.statements() {
+		if st.dst.prep != nil {
+			errs = append(errs, st.dst.prep.Close())
 		}
 	}
 	if err := errors.Join(errs...); err != nil {

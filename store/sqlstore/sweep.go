@@ -6,10 +6,11 @@ import (
 	"time"
 )
 
-// Sweep deletes every row that has expired by the Store's clock, SweepBatch
-// rows per statement, until a statement deletes fewer or ctx ends, and
-// returns how many rows it deleted. Expired rows are never returned
-// anyway; Sweep frees their space. The sweeper calls it every
+// Sweep deletes every row that has expired by the Store's clock (records,
+// and the per-owner index's entries and epochs), SweepBatch rows per
+// statement, until a statement deletes fewer or ctx ends, and returns how
+// many rows it deleted in all. Expired rows are never returned anyway;
+// Sweep frees their space. The sweeper calls it every
 // Options.SweepInterval; call it yourself when the sweeper is off.
 //
 // A sweep never deletes a live row: a row that a write made live again
@@ -18,26 +19,29 @@ func (s *Store) Sweep(ctx context.Context) (deleted int64, err error) {
 	if s.closed.Load() {
 		return 0, fmt.Errorf("sqlstore: sweep: %w", errClosed)
 	}
-	for {
-		n, err := s.sweepBatch(ctx)
-		deleted += n
-		if err != nil {
-			return deleted, wrap(ctx, "sweep", err)
-		}
-		if n < SweepBatch {
-			return deleted, nil
-		}
-		if err := ctx.Err(); err != nil {
-			return deleted, wrap(ctx, "sweep", err)
+	for i := range s.sweep {
+		for {
+			n, err := s.sweepBatch(ctx, s.sweep[i])
+			deleted += n
+			if err != nil {
+				return deleted, wrap(ctx, "sweep", err)
+			}
+			if err := ctx.Err(); err != nil {
+				return deleted, wrap(ctx, "sweep", err)
+			}
+			if n < SweepBatch {
+				break
+			}
 		}
 	}
+	return deleted, nil
 }
 
 // sweepBatch runs one statement of a sweep, bounded by Options.Timeout.
-func (s *Store) sweepBatch(ctx context.Context) (int64, error) {
+func (s *Store) sweepBatch(ctx context.Context, st stmt) (int64, error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	res, err := s.sweep.exec(ctx, s.now().UnixMilli())
+	res, err := st.exec(ctx, s.now().UnixMilli())
 	if err != nil {
 		return 0, err
 	}
