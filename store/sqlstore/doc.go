@@ -22,8 +22,12 @@
 //
 // SQLite, with modernc.org/sqlite:
 //
-//	db, err := sql.Open("sqlite", "file:sessions.db?_pragma=journal_mode(WAL)"+
-//		"&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(5000)&_txlock=immediate")
+//	db, err := sql.Open("sqlite", "file:sessions.db?_pragma=busy_timeout(5000)"+
+//		"&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate")
+//
+// The busy timeout comes first: the pragmas run in order on each new
+// connection, and switching a fresh file to WAL while another connection
+// does the same fails at once without one.
 //	opts := sqlstore.Options{Dialect: sqlstore.SQLite, Timeout: time.Second}
 //
 // and the rest as above. [New] checks that the table is there, with the

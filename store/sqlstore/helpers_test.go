@@ -72,7 +72,7 @@ func openPostgres(tb testing.TB) *sql.DB {
 // documentation recommends it: WAL, commits that do not wait for fsync, a
 // busy timeout, and transactions that take the write lock at BEGIN.
 func sqliteDSN(path string) string {
-	return "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(5000)&_txlock=immediate"
+	return "file:" + path + "?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate"
 }
 
 // openSQLite opens a new SQLite file in a temporary directory.
