@@ -28,6 +28,7 @@
 // The busy timeout comes first: the pragmas run in order on each new
 // connection, and switching a fresh file to WAL while another connection
 // does the same fails at once without one.
+//
 //	opts := sqlstore.Options{Dialect: sqlstore.SQLite, Timeout: time.Second}
 //
 // and the rest as above. [New] checks that the table is there, with the
