@@ -24,16 +24,15 @@
 //
 //	db, err := sql.Open("sqlite", "file:sessions.db?_pragma=busy_timeout(5000)"+
 //		"&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate")
+//	opts := sqlstore.Options{Dialect: sqlstore.SQLite, Timeout: time.Second}
 //
 // The busy timeout comes first: the pragmas run in order on each new
 // connection, and switching a fresh file to WAL while another connection
-// does the same fails at once without one.
+// does the same fails at once without one. The rest is as above.
 //
-//	opts := sqlstore.Options{Dialect: sqlstore.SQLite, Timeout: time.Second}
-//
-// and the rest as above. [New] checks that the table is there, with the
-// columns the Store uses: a missing table is an error at start-up (matching
-// [ErrSchema]), not at the first request. The application owns db: the Store
+// [New] checks that the table is there, with the columns the Store uses: a
+// missing table is an error at start-up (matching [ErrSchema]), not at the
+// first request. The application owns db: the Store
 // never closes it.
 //
 // # The tables
