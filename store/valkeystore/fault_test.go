@@ -292,7 +292,7 @@ func TestServerHangs(t *testing.T) {
 	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 	defer cancel()
 	load := func(ctx context.Context) error { _, _, err := s.Load(ctx, faultKey); return err }
-	checkDeadline(t, "Load with a shorter caller deadline", short, 50*time.Millisecond, load)
+	checkDeadline(t, "Load with a shorter caller deadline", short, 50*time.Millisecond+releaseDelay, load)
 
 	srv.signal(syscall.SIGCONT)
 	poll(t, 5*time.Second, "the client never recovered from the hung server", func() bool {
