@@ -4,9 +4,11 @@
 # (cmd/scsdemo, cmd/gorillademo) and a bare net/http server as the ceiling
 # (cmd/bare), all on loopback, and drives each with wrk:
 #
-#   read    GET /whoami with the cookie of a session made first
-#   modify  GET /       with that cookie (the demo increments through Update)
-#   new     GET /       without a cookie: a new session per request
+#   read           GET /whoami with the cookie of a session made first
+#   modify         GET /       with that cookie (the demo increments through
+#                  Update): every connection changes the one session
+#   modify-spread  GET /       over 64 sessions made first, in turn
+#   new            GET /       without a cookie: a new session per request
 #
 # and prints requests per second with the ratios to the bare server and to
 # the peers, as Markdown. Valkey/Redis comes from scripts/servers.sh (which
@@ -98,11 +100,51 @@ stop() {
 	server=
 }
 
-# bench NAME SCENARIO PATH [COOKIE]: one wrk run; appends a line to $out.
+# spread_script writes a wrk script that sends $spread session cookies in
+# turn, each wrk thread starting elsewhere in the list.
+spread=64
+spread_script() {
+	local i c
+	{
+		echo 'local cookies = {'
+		for ((i = 0; i < spread; i++)); do
+			c=$(new_cookie)
+			echo "  \"$c\","
+		done
+		echo '}'
+		cat <<'LUA'
+local threads = 0
+function setup(thread)
+  thread:set("first", threads * 17)
+  threads = threads + 1
+end
+function init(args)
+  n = first
+end
+function request()
+  n = n + 1
+  return wrk.format("GET", "/", {["Cookie"] = cookies[n % #cookies + 1]})
+end
+LUA
+	} >"$tmp/spread.lua"
+}
+
+# new_cookie prints the name=value of a new session's cookie.
+new_cookie() {
+	curl -s -o /dev/null -D - "http://$addr/" | tr -d '\r' |
+		sed -n 's/^[Ss]et-[Cc]ookie: \([^;]*\).*/\1/p' | head -n 1
+}
+
+# bench NAME SCENARIO PATH [COOKIE|-s SCRIPT]: one wrk run; appends a line
+# to $out.
 bench() {
 	local name=$1 scenario=$2 path=$3 cookie=${4:-}
 	local args=(-t"$threads" -c"$conns" -d"$duration" --latency)
-	[[ -z $cookie ]] || args+=(-H "Cookie: $cookie")
+	if [[ $cookie == -s ]]; then
+		args+=(-s "$5")
+	elif [[ -n $cookie ]]; then
+		args+=(-H "Cookie: $cookie")
+	fi
 	wrk "${args[@]}" "http://$addr$path" >"$tmp/wrk.txt" 2>&1 || true
 	local rps non2xx p50 p99
 	rps=$(sed -n 's/^Requests\/sec:[[:space:]]*//p' "$tmp/wrk.txt")
@@ -126,14 +168,15 @@ for ((round = 1; round <= rounds; round++)); do
 		read -r -a cmd <<<"${entry#*|}"
 		start "${cmd[@]}"
 		# A session made first, its cookie sent by every read and modify.
-		cookie=$(curl -s -o /dev/null -D - "http://$addr/" | tr -d '\r' |
-			sed -n 's/^[Ss]et-[Cc]ookie: \([^;]*\).*/\1/p' | head -n 1)
+		cookie=$(new_cookie)
 		if [[ -z $cookie && $name != bare ]]; then
 			say "$name set no cookie"
 			exit 1
 		fi
+		spread_script
 		bench "$name" read /whoami "$cookie"
 		bench "$name" modify / "$cookie"
+		bench "$name" modify-spread / -s "$tmp/spread.lua"
 		bench "$name" new /
 		stop
 	done
