@@ -153,12 +153,23 @@ func httpTables(w io.Writer, samples map[string]*sample) {
 		s, _ := get(op, "bare")
 		bare[op] = median(s.ns)
 	}
-	over := func(op, impl string) (float64, bool) {
-		s, ok := get(op, impl)
-		if !ok {
+	// ratio is the median over the passes of num's overhead over den's,
+	// each taken within one pass (the k-th sample of each is from pass k),
+	// so that a pass slowed by the machine weighs on both sides alike.
+	ratio := func(op, num, den string) (float64, bool) {
+		n, ok1 := get(op, num)
+		d, ok2 := get(op, den)
+		b, _ := get(op, "bare")
+		if !ok1 || !ok2 {
 			return 0, false
 		}
-		return median(s.ns) - bare[op], true
+		var r []float64
+		for k := 0; k < len(n.ns) && k < len(d.ns) && k < len(b.ns); k++ {
+			if dd := d.ns[k] - b.ns[k]; dd > 0 {
+				r = append(r, (n.ns[k]-b.ns[k])/dd)
+			}
+		}
+		return median(r), len(r) > 0
 	}
 	for _, impl := range implsOrder {
 		if _, ok := get("read", impl); !ok {
@@ -185,7 +196,7 @@ func httpTables(w io.Writer, samples map[string]*sample) {
 	}
 	fmt.Fprintln(w)
 
-	fmt.Fprintln(w, "Overhead over the bare handler as a multiple of the floor's (the codec-free typed middleware):")
+	fmt.Fprintln(w, "Overhead over the bare handler as a multiple of the floor's (the codec-free typed middleware), taken in each pass, median over the passes:")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "| implementation | read | modify | new |")
 	fmt.Fprintln(w, "|---|---|---|---|")
@@ -198,19 +209,18 @@ func httpTables(w io.Writer, samples map[string]*sample) {
 		}
 		row := "| " + impl
 		for _, op := range opsOrder {
-			o, ok1 := over(op, impl)
-			f, ok2 := over(op, "floor")
-			if !ok1 || !ok2 || f <= 0 {
+			r, ok := ratio(op, impl, "floor")
+			if !ok {
 				row += " | –"
 				continue
 			}
-			row += fmt.Sprintf(" | %.1fx", o/f)
+			row += fmt.Sprintf(" | %.1fx", r)
 		}
 		fmt.Fprintln(w, row+" |")
 	}
 	fmt.Fprintln(w)
 
-	fmt.Fprintln(w, "This library against the peer it replaces: the peer's overhead over this library's (above 1: this library is faster):")
+	fmt.Fprintln(w, "This library against the peer it replaces: the peer's overhead over this library's, taken in each pass, median over the passes (above 1: this library is faster):")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "| this library | peer | read | modify | new |")
 	fmt.Fprintln(w, "|---|---|---|---|---|")
@@ -223,13 +233,12 @@ func httpTables(w io.Writer, samples map[string]*sample) {
 		}
 		row := "| " + p[0] + " | " + p[1]
 		for _, op := range opsOrder {
-			a, ok1 := over(op, p[0])
-			b, ok2 := over(op, p[1])
-			if !ok1 || !ok2 || a <= 0 {
+			r, ok := ratio(op, p[1], p[0])
+			if !ok {
 				row += " | –"
 				continue
 			}
-			row += fmt.Sprintf(" | %.1fx", b/a)
+			row += fmt.Sprintf(" | %.1fx", r)
 		}
 		fmt.Fprintln(w, row+" |")
 	}
@@ -317,9 +326,22 @@ func loadTables(w io.Writer, in []io.Reader) {
 		}
 	}
 	med := func(server, scenario string) float64 { return median(rps[key{server, scenario}]) }
+	// share is the median over the rounds of a's requests per second over
+	// b's, each taken within one round (the k-th figure of each is from
+	// round k), so that a round slowed by the machine weighs on both alike.
+	share := func(scenario, a, b string) float64 {
+		x, y := rps[key{a, scenario}], rps[key{b, scenario}]
+		var r []float64
+		for k := 0; k < len(x) && k < len(y); k++ {
+			if y[k] > 0 {
+				r = append(r, x[k]/y[k])
+			}
+		}
+		return median(r)
+	}
 	rounds := len(rps[key{"bare", "read"}])
 	fmt.Fprintf(w, "### End to end under wrk (requests per second, medians of %d rounds)\n\n", rounds)
-	fmt.Fprintln(w, "In brackets: the share of the bare server's requests per second.")
+	fmt.Fprintln(w, "In brackets: the share of the bare server's requests per second, taken in each round, median over the rounds.")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "| server | read | modify (1 session) | modify (64 sessions) | new | non-2xx (r / m / m64 / n) |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|")
@@ -329,8 +351,8 @@ func loadTables(w io.Writer, in []io.Reader) {
 		for _, op := range loadOrder {
 			v := med(s, op)
 			cell := fmt.Sprintf("%.0f", v)
-			if b := med("bare", op); s != "bare" && b > 0 {
-				cell += fmt.Sprintf(" (%.0f%%)", v/b*100)
+			if s != "bare" {
+				cell += fmt.Sprintf(" (%.0f%%)", share(op, s, "bare")*100)
 			}
 			row += " | " + cell
 			bad = append(bad, fmt.Sprintf("%.0f", non2xx[key{s, op}]))
@@ -338,7 +360,7 @@ func loadTables(w io.Writer, in []io.Reader) {
 		fmt.Fprintln(w, row+" | "+strings.Join(bad, " / ")+" |")
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "This library's requests per second over the peer's:")
+	fmt.Fprintln(w, "This library's requests per second over the peer's, taken in each round, median over the rounds:")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "| this library | peer | read | modify (1 session) | modify (64 sessions) | new |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|")
@@ -348,7 +370,7 @@ func loadTables(w io.Writer, in []io.Reader) {
 		}
 		row := "| " + p[0] + " | " + p[1]
 		for _, op := range loadOrder {
-			row += fmt.Sprintf(" | %.2fx", med(p[0], op)/med(p[1], op))
+			row += fmt.Sprintf(" | %.2fx", share(op, p[0], p[1]))
 		}
 		fmt.Fprintln(w, row+" |")
 	}
