@@ -5,6 +5,9 @@
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZTIME    ?= 10000x
 GO          ?= go
+# Nested modules (a go.mod of their own, testdata aside): vetted,
+# staticchecked and tested like the root module.
+MODULES     := $(shell git ls-files '*/go.mod' | grep -v /testdata/ | sed 's,/go.mod$$,,')
 
 .PHONY: test check fmt vet staticcheck doccheck unit fuzz bench
 
@@ -19,9 +22,11 @@ fmt:
 
 vet:
 	$(GO) vet ./...
+	for d in $(MODULES); do (cd $$d && $(GO) vet ./...) || exit 1; done
 
 staticcheck:
 	$(GO) run $(STATICCHECK) ./...
+	for d in $(MODULES); do (cd $$d && $(GO) run $(STATICCHECK) ./...) || exit 1; done
 
 # Every exported name and every package has a doc comment.
 doccheck:
@@ -29,6 +34,7 @@ doccheck:
 
 unit:
 	$(GO) test -race -count=1 ./...
+	for d in $(MODULES); do (cd $$d && $(GO) test -race -count=1 ./...) || exit 1; done
 
 fuzz:
 	FUZZTIME=$(FUZZTIME) scripts/fuzz.sh

@@ -267,3 +267,47 @@ func BenchmarkToken(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkConflict measures what a concurrent write costs: another
+// request saved the session after this one loaded it, so the commit's
+// compare-and-set fails and it merges and saves again (memory store,
+// cipher). "merge" changes a field the other did not touch; "update" is
+// Manager.Update re-running its function on the newer session.
+func BenchmarkConflict(b *testing.B) {
+	ctx := context.Background()
+	for _, mode := range []string{"merge", "update"} {
+		b.Run("mem/msgpack/cipher/"+mode, func(b *testing.B) {
+			m := benchSetups()[1].manager(b)
+			s := m.Begin(ctx, "")
+			p, _ := s.Get()
+			*p = fullSess()
+			res, err := s.Commit(ctx)
+			if err != nil {
+				b.Fatal(err)
+			}
+			tok := res.Token
+			b.ReportAllocs()
+			for b.Loop() {
+				mine, other := m.Begin(ctx, tok), m.Begin(ctx, tok)
+				pm, _ := mine.Get()
+				po, _ := other.Get()
+				po.LastSeen++
+				if _, err := other.Commit(ctx); err != nil {
+					b.Fatal(err)
+				}
+				switch mode {
+				case "merge":
+					pm.Cart = append(pm.Cart[:0], pm.Cart...)
+					pm.UserID++
+					if _, err := mine.Commit(ctx); err != nil {
+						b.Fatal(err)
+					}
+				case "update":
+					if err := mine.Update(func(s *benchSess) error { s.UserID++; return nil }); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+		})
+	}
+}

@@ -26,7 +26,12 @@ func (k *carried[T]) load(s *Scope[T], now int64) error {
 	if !found {
 		return nil
 	}
-	if rec, ok := k.m.open(raw, k.ad); ok && k.m.live(rec.md, now) {
+	switch rec, ok := k.m.open(raw, k.ad); {
+	case !ok:
+		s.outcome = Unreadable
+	case !k.m.live(rec.md, now):
+		s.outcome = Expired
+	default:
 		s.adopt(rec)
 	}
 	return nil
@@ -36,6 +41,7 @@ func (k *carried[T]) commit(_ context.Context, s *Scope[T]) error {
 	m := k.m
 	if s.destroy {
 		s.destroy, s.clear = false, true
+		s.outcome = Deleted
 	}
 	env, put, err := s.encode()
 	if err != nil {
@@ -45,19 +51,18 @@ func (k *carried[T]) commit(_ context.Context, s *Scope[T]) error {
 	payload := env[envHeader:]
 	now := m.now().UnixMilli()
 	if !s.found {
-		if bytes.Equal(payload, m.zero) && s.md.flags == 0 {
+		if bytes.Equal(payload, m.zero) && s.md.flags == 0 && !s.md.bound() {
 			return nil
 		}
 	} else {
-		changed := s.regen || s.md.flags != s.base.md.flags ||
+		changed := s.regen || s.md.flags != s.base.md.flags || s.md.absolute != s.base.md.absolute ||
 			!bytes.Equal(payload, s.base.payload) && !(m.mapsInside && s.sameAsBase())
 		if !changed && !m.refreshDue(s.md, now) {
 			return nil
 		}
 	}
 	md := m.touched(s.md, now)
-	putEnvelope(env, md)
-	rec := m.cipher.Seal(nil, env, k.ad)
+	rec := m.cipher.Seal(nil, envelope(env, md), k.ad)
 	tok, err := k.c.Wrap(m.cookie.Name, rec)
 	if err != nil {
 		return err // too large: the application's doing, not a store failure
@@ -65,6 +70,7 @@ func (k *carried[T]) commit(_ context.Context, s *Scope[T]) error {
 	s.token, s.found, s.md, s.regen = tok, true, md, false
 	s.base = record{raw: rec, md: md, payload: bytes.Clone(payload)}
 	s.send, s.clear = true, false
+	s.outcome = Saved
 	return nil
 }
 
@@ -74,3 +80,6 @@ func (k *carried[T]) commit(_ context.Context, s *Scope[T]) error {
 func (k *carried[T]) update(s *Scope[T], fn func(*T) error) error {
 	return s.run(fn, s.val)
 }
+
+// owners is nil: the server keeps nothing to list or revoke.
+func (k *carried[T]) owners() *owners { return nil }

@@ -37,7 +37,8 @@ func (k *serverSide[T]) load(s *Scope[T], now int64) error {
 	if !validToken(s.token) {
 		return nil // hostile input never reaches the store
 	}
-	s.key = keyOf(s.token)
+	storeKey(&s.kb, s.token)
+	s.key = string(s.kb[:])
 	raw, found, err := k.st.Load(s.ctx, s.key)
 	if err != nil {
 		return fmt.Errorf("%w: load: %w", ErrStore, err)
@@ -45,8 +46,9 @@ func (k *serverSide[T]) load(s *Scope[T], now int64) error {
 	if !found {
 		return nil
 	}
-	rec, ok := k.m.open(raw, []byte(s.key))
+	rec, ok := k.m.open(raw, s.kb[:])
 	if !ok {
+		s.outcome = Unreadable
 		// Sealed with a key this instance lacks (another instance may hold
 		// it), or garbage: no session here, and left for others to read.
 		s.base = record{raw: raw}
@@ -56,12 +58,60 @@ func (k *serverSide[T]) load(s *Scope[T], now int64) error {
 		// Opened and expired: remove it, unless it changed meanwhile.
 		// A failure only leaves it to the store's own expiry.
 		_ = k.st.Write(s.ctx, []store.Op{{Key: s.key, Old: raw}})
+		s.outcome = Expired
 		return nil
 	}
 	s.base = rec // a marker too: a write under key must expect it
 	// A record that opened but does not decode is left alone as well: during
 	// a rolling deploy another version of the payload type may read it.
-	s.adopt(rec)
+	if !s.adopt(rec) || !rec.md.bound() {
+		return nil
+	}
+	if idx := k.st.Index(); idx != nil {
+		ep, err := idx.Epoch(s.ctx, ownerKey(rec.md.owner))
+		if err != nil {
+			return fmt.Errorf("%w: epoch: %w", ErrStore, err)
+		}
+		if string(ep) != rec.md.epoch {
+			// Revoked: its owner signed out everywhere (or everywhere
+			// else) since it was bound. No session, left to expire.
+			s.reset()
+			s.outcome = Revoked
+		}
+	}
+	return nil
+}
+
+// bind binds a session being saved under key to its owner's index, when
+// Login bound it to an owner and it has no epoch yet.
+func (k *serverSide[T]) bind(ctx context.Context, md *meta, key string) error {
+	if !md.bound() || md.epoch != "" {
+		return nil
+	}
+	idx := k.st.Index()
+	if idx == nil {
+		return ErrNoIndex
+	}
+	ep, err := idx.Bind(ctx, ownerKey(md.owner), key, time.UnixMilli(md.absolute), newEpoch())
+	if err != nil {
+		return fmt.Errorf("%w: bind: %w", ErrStore, err)
+	}
+	md.epoch = string(ep)
+	return nil
+}
+
+// unbind removes key from owner's index. It is tidying: listings skip what
+// ended anyway, so a failure only leaves the entry until its deadline.
+func (k *serverSide[T]) unbind(ctx context.Context, owner, key string) {
+	if idx := k.st.Index(); idx != nil {
+		_ = idx.Unbind(ctx, ownerKey(owner), key)
+	}
+}
+
+func (k *serverSide[T]) owners() *owners {
+	if idx := k.st.Index(); idx != nil {
+		return &owners{st: k.st, idx: idx}
+	}
 	return nil
 }
 
@@ -107,14 +157,14 @@ func (k *serverSide[T]) commit(ctx context.Context, s *Scope[T]) error {
 	now := m.now().UnixMilli()
 	if !s.found {
 		switch {
-		case bytes.Equal(payload, m.zero) && s.md.flags == 0:
+		case bytes.Equal(payload, m.zero) && s.md.flags == 0 && !s.md.bound():
 			return nil // nothing worth keeping: no record, no cookie
 		case s.base.md.marker():
 			return fmt.Errorf("%w: the session's token was retired by a login", ErrConflict)
 		}
 		return k.create(ctx, s, env, now)
 	}
-	changed := s.regen || s.md.flags != s.base.md.flags ||
+	changed := s.regen || s.md.flags != s.base.md.flags || s.md.absolute != s.base.md.absolute || s.md.binding() != s.base.md.binding() ||
 		!bytes.Equal(payload, s.base.payload) && !(m.mapsInside && s.sameAsBase())
 	if !changed && !m.refreshDue(s.md, now) {
 		return nil
@@ -128,6 +178,23 @@ func (k *serverSide[T]) commit(ctx context.Context, s *Scope[T]) error {
 		return k.rotate(ctx, s, env, now)
 	}
 	return k.replace(ctx, s, env, changed, now)
+}
+
+// oneOp returns a one-op batch in s's own memory, which a request uses for
+// one write at a time, so a commit allocates no batch.
+func (s *Scope[T]) oneOp(op store.Op) []store.Op {
+	s.ops[0] = op
+	return s.ops[:1]
+}
+
+// saved returns what s keeps of a record it saved: enough to compare and
+// set against it again when the scope can still change (Update, before the
+// final commit), only the metadata after the final commit.
+func (s *Scope[T]) saved(raw []byte, md meta, env []byte) record {
+	if s.state == committed {
+		return record{md: md}
+	}
+	return record{raw: raw, md: md, payload: bytes.Clone(env[envHeader:])}
 }
 
 // sameAsBase reports whether the payload still equals what was loaded, for
@@ -144,9 +211,11 @@ func (k *serverSide[T]) create(ctx context.Context, s *Scope[T], env []byte, now
 	md := m.touched(s.md, now)
 	tok := newToken()
 	key := keyOf(tok)
-	putEnvelope(env, md)
-	rec := m.seal(env, []byte(key))
-	ops := []store.Op{{Key: key, New: rec, Expiry: expiry(md)}}
+	if err := k.bind(ctx, &md, key); err != nil {
+		return err
+	}
+	rec := m.seal(envelope(env, md), []byte(key))
+	ops := s.oneOp(store.Op{Key: key, New: rec, Expiry: expiry(md)})
 	if err := k.write(ctx, ops); err != nil {
 		return err
 	}
@@ -155,8 +224,9 @@ func (k *serverSide[T]) create(ctx context.Context, s *Scope[T], env []byte, now
 		return fmt.Errorf("%w: save: a new session's key is taken", ErrStore)
 	}
 	s.token, s.key, s.found, s.md, s.regen = tok, key, true, md, false
-	s.base = record{raw: rec, md: md, payload: bytes.Clone(env[envHeader:])}
+	s.base = s.saved(rec, md, env)
 	s.send, s.clear = true, false
+	s.outcome = Created
 	return nil
 }
 
@@ -168,9 +238,11 @@ func (k *serverSide[T]) replace(ctx context.Context, s *Scope[T], env []byte, ch
 	m := k.m
 	md := m.touched(s.md, now)
 	for range maxMerges {
-		putEnvelope(env, md)
-		rec := m.seal(env, []byte(s.key))
-		ops := []store.Op{{Key: s.key, Old: s.base.raw, New: rec, Expiry: expiry(md)}}
+		rec := envelope(env, md) // a store keeps no reference to what it is given
+		if m.cipher != nil {
+			rec = m.seal(rec, []byte(s.key))
+		}
+		ops := s.oneOp(store.Op{Key: s.key, Old: s.base.raw, New: rec, Expiry: expiry(md)})
 		if err := k.write(ctx, ops); err != nil {
 			return err
 		}
@@ -178,12 +250,23 @@ func (k *serverSide[T]) replace(ctx context.Context, s *Scope[T], env []byte, ch
 			// A switch between a persistent and a browser-session cookie is
 			// news to the client; an idle refresh is not, since a persistent
 			// cookie lasts until the absolute deadline.
-			s.send = s.send || md.flags != s.base.md.flags
+			s.send = s.send || md.flags != s.base.md.flags || md.absolute != s.base.md.absolute
 			s.md = md
-			s.base = record{raw: rec, md: md, payload: bytes.Clone(env[envHeader:])}
+			// This is the request's last write: nothing compares against
+			// the record any more.
+			s.base = record{md: md}
+			switch {
+			case s.merges > 0:
+				s.outcome = Merged
+			case changed:
+				s.outcome = Saved
+			default:
+				s.outcome = Refreshed
+			}
 			return nil
 		}
 		if !changed {
+			s.outcome = Unchanged // theirs is at least as fresh
 			return nil
 		}
 		theirs, ok := k.theirs(ops[0].Current, s.key, now)
@@ -194,6 +277,7 @@ func (k *serverSide[T]) replace(ctx context.Context, s *Scope[T], env []byte, ch
 		if err != nil {
 			return err
 		}
+		s.merges++
 		s.base, env, md = theirs, withHeader(merged), mmd
 	}
 	return fmt.Errorf("%w: the session kept changing", ErrConflict)
@@ -210,13 +294,15 @@ func (k *serverSide[T]) rotate(ctx context.Context, s *Scope[T], env []byte, now
 	md := m.touched(s.md, now)
 	tok := newToken()
 	key := keyOf(tok)
+	if err := k.bind(ctx, &md, key); err != nil {
+		return err
+	}
 	mk := make([]byte, envHeader, envHeader+keyLen)
 	putEnvelope(mk, meta{flags: flagMarker, created: now, absolute: now + m.grace})
 	mk = m.seal(append(mk, key...), []byte(s.key))
 	var prev []byte // what this rotation wrote under key
 	for range maxMerges {
-		putEnvelope(env, md)
-		rec := m.seal(env, []byte(key))
+		rec := m.seal(envelope(env, md), []byte(key))
 		ops := []store.Op{
 			{Key: key, Old: prev, New: rec, Expiry: expiry(md)},
 			{Key: s.key, Old: s.base.raw, New: mk, Expiry: time.UnixMilli(now + m.grace)},
@@ -238,9 +324,13 @@ func (k *serverSide[T]) rotate(ctx context.Context, s *Scope[T], env []byte, now
 			}
 		}
 		if done {
+			if s.base.md.bound() {
+				k.unbind(ctx, s.base.md.owner, s.key) // the old key lists no session now
+			}
 			s.token, s.key, s.found, s.md, s.regen = tok, key, true, md, false
-			s.base = record{raw: rec, md: md, payload: bytes.Clone(env[envHeader:])}
+			s.base = record{md: md} // the request's last write
 			s.send, s.clear = true, false
+			s.outcome = Rotated
 			return nil
 		}
 		theirs, ok := k.theirs(ops[1].Current, s.key, now)
@@ -261,6 +351,7 @@ func (k *serverSide[T]) rotate(ctx context.Context, s *Scope[T], env []byte, now
 			}
 			return err
 		}
+		s.merges++
 		s.base, env = theirs, withHeader(merged)
 	}
 	if err := k.write(ctx, []store.Op{{Key: key, Old: prev}}); err != nil {
@@ -278,6 +369,7 @@ func (k *serverSide[T]) end(ctx context.Context, s *Scope[T]) error {
 	key, expect, retired := s.key, s.base.raw, s.base.md.marker()
 	follow := s.base.md.created != 0 // it opened as a session
 	s.destroy, s.clear, s.key, s.base = false, s.hadTok, "", record{}
+	s.outcome = Deleted
 	if key == "" || retired {
 		return nil
 	}
@@ -294,6 +386,9 @@ func (k *serverSide[T]) end(ctx context.Context, s *Scope[T]) error {
 			continue
 		}
 		rec, ok := k.m.open(expect, []byte(key))
+		if ok && rec.md.bound() {
+			k.unbind(ctx, rec.md.owner, key)
+		}
 		if !ok || !rec.md.marker() || !follow || hops == maxFollow {
 			return nil
 		}
@@ -338,7 +433,7 @@ func (k *serverSide[T]) update(s *Scope[T], fn func(*T) error) error {
 			return fmt.Errorf("%w: %v", ErrEncode, err)
 		}
 		defer put()
-		if bytes.Equal(env[envHeader:], m.zero) && s.md.flags == 0 {
+		if bytes.Equal(env[envHeader:], m.zero) && s.md.flags == 0 && !s.md.bound() {
 			return nil
 		}
 		return k.create(ctx, s, env, m.now().UnixMilli())
@@ -353,6 +448,12 @@ func (k *serverSide[T]) update(s *Scope[T], fn func(*T) error) error {
 		return fmt.Errorf("%w: %v", ErrEncode, err)
 	}
 	pmd := s.md
+	// A Login still to come binds the session as it rotates to its new
+	// token; the record under the old one keeps its binding meanwhile.
+	login := s.md.binding()
+	if s.regen {
+		pmd.bind(s.base.md.binding())
+	}
 	for try := 0; ; try++ {
 		x := new(T)
 		if err := m.codec.Unmarshal(pending, x); err != nil {
@@ -368,17 +469,19 @@ func (k *serverSide[T]) update(s *Scope[T], fn func(*T) error) error {
 		now := m.now().UnixMilli()
 		md := m.touched(pmd, now)
 		env := withHeader(m.carryUnknown(s.base.payload, mine))
-		putEnvelope(env, md)
-		rec := m.seal(env, []byte(s.key))
-		ops := []store.Op{{Key: s.key, Old: s.base.raw, New: rec, Expiry: expiry(md)}}
+		rec := m.seal(envelope(env, md), []byte(s.key))
+		ops := s.oneOp(store.Op{Key: s.key, Old: s.base.raw, New: rec, Expiry: expiry(md)})
 		if err := k.write(ctx, ops); err != nil {
 			return err
 		}
 		if ops[0].Applied {
 			*s.val = *x
-			s.send = s.send || md.flags != s.base.md.flags
+			s.send = s.send || md.flags != s.base.md.flags || md.absolute != s.base.md.absolute
 			s.md = md
 			s.base = record{raw: rec, md: md, payload: env[envHeader:]}
+			if s.regen {
+				s.md.bind(login)
+			}
 			return nil
 		}
 		theirs, ok := k.theirs(ops[0].Current, s.key, now)
@@ -390,14 +493,18 @@ func (k *serverSide[T]) update(s *Scope[T], fn func(*T) error) error {
 		if pending, pmd, err = m.merge(s.base, pending, pmd, theirs); err != nil {
 			return err
 		}
+		s.merges++
 		s.base = theirs
 		if !time.Now().Before(stop) {
 			return fmt.Errorf("%w: the session kept changing for %v", ErrConflict, m.updateIn)
 		}
-		// Inside this process requests queue on the stripe; what collides
-		// here is another instance. Back off a little, at random, so the
-		// two do not collide again in step.
-		time.Sleep(time.Duration(rand.Int64N(int64(min(time.Millisecond<<try, 20*time.Millisecond)))))
+		// The first retry goes at once: its base is the record that beat
+		// it. Updates in this process queue on the stripe, so a second
+		// collision means another instance writes as fast: back off a
+		// little, at random, so the two do not collide again in step.
+		if try > 0 {
+			time.Sleep(time.Duration(rand.Int64N(int64(min(time.Millisecond<<try, 20*time.Millisecond)))))
+		}
 	}
 }
 

@@ -25,8 +25,8 @@ import (
 	"github.com/typedsession/session"
 	"github.com/typedsession/session/cipher"
 	"github.com/typedsession/session/codec"
-	"github.com/typedsession/session/internal/testclock"
 	"github.com/typedsession/session/middleware"
+	"github.com/typedsession/session/sessiontest"
 	"github.com/typedsession/session/store"
 	"github.com/typedsession/session/store/memstore"
 )
@@ -37,7 +37,9 @@ type appSess struct {
 	Flash   []string
 }
 
-func newClock() *testclock.Clock { return testclock.New(time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)) }
+func newClock() *sessiontest.Clock {
+	return sessiontest.NewClock(time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC))
+}
 
 // countingStore wraps a store, counts its calls and can be made to fail.
 type countingStore struct {
@@ -120,7 +122,7 @@ func (s *memTally) Len() int {
 
 type app struct {
 	t      *testing.T
-	clock  *testclock.Clock
+	clock  *sessiontest.Clock
 	mem    *memTally
 	store  *countingStore
 	mgr    *session.Manager[appSess]

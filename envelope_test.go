@@ -180,3 +180,41 @@ func FuzzParseEnvelope(f *testing.F) {
 		}
 	})
 }
+
+// TestEnvelopeBound: a session bound to an owner round-trips in the second
+// layout with its binding and last-seen time; truncated, extended or
+// inconsistent bindings are refused, and an unbound one keeps the first.
+func TestEnvelopeBound(t *testing.T) {
+	md := meta{flags: flagRemember, created: 10, absolute: 20, idle: 15, seen: 12,
+		owner: "user-42", epoch: "0123456789abcdef", ua: "Browser/1", ip: "203.0.113.0/24"}
+	payload := []byte("payload")
+	env := envelope(append(make([]byte, envHeader), payload...), md)
+	if env[0] != envVersion2 {
+		t.Fatalf("a bound session has version %d", env[0])
+	}
+	got, p, ok := parseEnvelope(env)
+	if !ok || got != md || string(p) != "payload" {
+		t.Fatalf("parse = %+v, %q, %v; want %+v", got, p, ok, md)
+	}
+	for n := envHeader; n < len(env)-len(payload); n++ {
+		if _, _, ok := parseEnvelope(env[:n]); ok {
+			t.Errorf("a bound envelope cut to %d bytes parsed", n)
+		}
+	}
+	// A binding length that disagrees with its fields.
+	bad := bytes.Clone(env)
+	bad[35]++
+	if m, _, ok := parseEnvelope(bad); ok && m == md {
+		t.Error("a wrong binding length parsed to the same session")
+	}
+	// No owner in the second layout is not a binding.
+	unowned := envelope(append(make([]byte, envHeader), payload...), meta{created: 1, absolute: 2, owner: "x"})
+	unowned[envHeader2] = 0 // owner length 0
+	if _, _, ok := parseEnvelope(unowned[:len(unowned)-1]); ok {
+		t.Error("a bound envelope without an owner parsed")
+	}
+	plain := envelope(append(make([]byte, envHeader), payload...), meta{created: 1, absolute: 2})
+	if plain[0] != envVersion || len(plain) != envHeader+len(payload) {
+		t.Fatalf("an unbound session took the second layout: %x", plain)
+	}
+}

@@ -20,6 +20,10 @@ type kind[T any] interface {
 
 	// update applies fn to the session and saves the result at once.
 	update(s *Scope[T], fn func(*T) error) error
+
+	// owners returns where sessions are listed and revoked by owner, or nil
+	// when the store keeps no per-owner index.
+	owners() *owners
 }
 
 // open turns a stored record into its envelope, or ok == false when it is not

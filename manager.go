@@ -67,6 +67,11 @@ type Options struct {
 	// creation; activity never extends it. Zero means DefaultLifetime.
 	Lifetime time.Duration
 
+	// MaxLifetime bounds what [Manager.SetLifetime] may give a session (a
+	// long "remember me"), and caps every session's absolute deadline, so
+	// lowering it ends longer sessions already issued. Zero means Lifetime.
+	MaxLifetime time.Duration
+
 	// IdleTimeout ends a session that has not been used for this long.
 	// Zero turns the idle timeout off. Reads count as use: the idle deadline
 	// of a session that is only read is moved forward at most once per
@@ -100,6 +105,15 @@ type Options struct {
 	// Zero means DefaultUpdateTimeout.
 	UpdateTimeout time.Duration
 
+	// DeviceHints chooses what Login records about the client for a
+	// "your devices" page; the zero value records nothing.
+	DeviceHints DeviceHints
+
+	// Observer learns the outcome of every load and commit (hit, expired,
+	// merged, conflict...). Nil means LogObserver(nil): slog.Default() at
+	// debug level, which costs a level check when debug logging is off.
+	Observer Observer
+
 	// Now is the clock. Nil means time.Now; tests inject their own.
 	Now func() time.Time
 }
@@ -111,11 +125,14 @@ type Manager[T any] struct {
 	codec    codec.Codec
 	cipher   *cipher.Ring
 	lifetime int64 // ms
+	maxLife  int64 // ms
 	idle     int64 // ms; 0 = off
 	grace    int64 // ms
 	updateIn time.Duration
 	strict   bool
 	cookie   Cookie
+	hints    DeviceHints
+	observer Observer
 	now      func() time.Time
 	zero     []byte // the encoding of a zero T: a session nobody wrote to
 	// mapsInside reports a T that may hold maps, whose encoding can vary
@@ -165,6 +182,8 @@ func New[T any](b store.Backend, opts Options) (*Manager[T], error) {
 		updateIn: opts.UpdateTimeout,
 		strict:   opts.Strict,
 		cookie:   opts.Cookie,
+		hints:    opts.DeviceHints,
+		observer: opts.Observer,
 		now:      opts.Now,
 		ctxKey:   new(ctxKey),
 		seed:     maphash.MakeSeed(),
@@ -175,6 +194,9 @@ func New[T any](b store.Backend, opts Options) (*Manager[T], error) {
 	if m.now == nil {
 		m.now = time.Now
 	}
+	if m.observer == nil {
+		m.observer = LogObserver(nil)
+	}
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: %s", ErrOptions, fmt.Sprintf(format, args...))
 	}
@@ -183,6 +205,12 @@ func New[T any](b store.Backend, opts Options) (*Manager[T], error) {
 		m.lifetime = DefaultLifetime.Milliseconds()
 	case opts.Lifetime < time.Millisecond:
 		return nil, bad("Lifetime %v is below one millisecond", opts.Lifetime)
+	}
+	switch m.maxLife = opts.MaxLifetime.Milliseconds(); {
+	case opts.MaxLifetime == 0:
+		m.maxLife = m.lifetime
+	case m.maxLife < m.lifetime:
+		return nil, bad("MaxLifetime %v is below Lifetime", opts.MaxLifetime)
 	}
 	if opts.IdleTimeout < 0 || opts.IdleTimeout > 0 && opts.IdleTimeout < time.Millisecond {
 		return nil, bad("IdleTimeout %v is negative or below one millisecond", opts.IdleTimeout)
@@ -300,10 +328,10 @@ func (m *Manager[T]) persistent(md meta) bool {
 }
 
 // live reports whether a session is within its deadlines at now. The
-// manager's present lifetime also caps it, so shortening Lifetime takes
+// manager's present maximum lifetime also caps it, so shortening it takes
 // effect on sessions already issued.
 func (m *Manager[T]) live(md meta, now int64) bool {
-	return now < md.absolute && now < md.created+m.lifetime && (md.idle == 0 || now < md.idle)
+	return now < md.absolute && now < md.created+m.maxLife && (md.idle == 0 || now < md.idle)
 }
 
 // refreshDue reports whether the idle deadline of md should move forward at
@@ -315,6 +343,7 @@ func (m *Manager[T]) refreshDue(md meta, now int64) bool {
 
 // touched returns md with its idle deadline counted from now.
 func (m *Manager[T]) touched(md meta, now int64) meta {
+	md.seen = now
 	if m.idle > 0 {
 		md.idle = min(now+m.idle, md.absolute)
 	} else {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/typedsession/session/codec"
 )
@@ -28,9 +29,22 @@ func (m *Manager[T]) merge(base record, mine []byte, mmd meta, theirs record) ([
 		}
 		md.flags = mmd.flags
 	}
+	if mmd.absolute != base.md.absolute {
+		if theirs.md.absolute != base.md.absolute && theirs.md.absolute != mmd.absolute {
+			return nil, meta{}, fmt.Errorf("%w: both requests changed the session's lifetime", ErrConflict)
+		}
+		md.absolute = mmd.absolute
+	}
+	if b := mmd.binding(); b != base.md.binding() {
+		if t := theirs.md.binding(); t != base.md.binding() && t != b {
+			return nil, meta{}, fmt.Errorf("%w: both requests changed the session's owner", ErrConflict)
+		}
+		md.bind(b)
+	}
 	if m.idle > 0 {
 		md.idle = min(max(mmd.idle, theirs.md.idle), md.absolute)
 	}
+	md.seen = max(mmd.seen, theirs.md.seen)
 	canon, err := m.canonical(base.payload)
 	if err != nil {
 		return nil, meta{}, err
@@ -184,11 +198,16 @@ func (m *Manager[T]) carryUnknown(base, payload []byte) []byte {
 	if len(base) == 0 {
 		return payload
 	}
-	bf, ok := m.codec.Fields(nil, base)
+	bp, pp := getFields(), getFields()
+	defer putFields(bp)
+	defer putFields(pp)
+	bf, ok := m.codec.Fields((*bp)[:0], base)
+	*bp = bf
 	if !ok {
 		return payload
 	}
-	pf, ok := m.codec.Fields(nil, payload)
+	pf, ok := m.codec.Fields((*pp)[:0], payload)
+	*pp = pf
 	if !ok {
 		return payload
 	}
@@ -209,14 +228,29 @@ func (m *Manager[T]) carryUnknown(base, payload []byte) []byte {
 	cf, _ := m.codec.Fields(nil, canon)
 	n := len(pf)
 	for _, f := range bf {
-		if !known(pf, f.Key) && !known(cf, f.Key) {
+		if !known(pf[:n], f.Key) && !known(cf, f.Key) {
 			pf = append(pf, f)
 		}
 	}
+	*pp = pf
 	if len(pf) == n {
 		return payload
 	}
 	return m.codec.AppendFields(nil, pf)
+}
+
+// fieldPool holds scratch slices for splitting payloads on every write.
+var fieldPool = sync.Pool{New: func() any { s := make([]codec.Field, 0, 16); return &s }}
+
+func getFields() *[]codec.Field { return fieldPool.Get().(*[]codec.Field) }
+
+func putFields(p *[]codec.Field) {
+	if cap(*p) > 256 {
+		return
+	}
+	clear((*p)[:cap(*p)]) // drop references to the payloads split
+	*p = (*p)[:0]
+	fieldPool.Put(p)
 }
 
 // known reports whether fields has key. Case is ignored, as encoding/json

@@ -2,10 +2,13 @@ package session
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/typedsession/session/store"
 )
 
 // Result tells a transport what a commit needs it to send.
@@ -50,6 +53,9 @@ type Info struct {
 	// Remembered reports whether its cookie persists beyond the browser
 	// session.
 	Remembered bool
+	// Owner is the user the session was bound to by [Manager.Login]; empty
+	// for an anonymous session.
+	Owner string
 }
 
 // state is where a Scope is in its life.
@@ -80,15 +86,20 @@ type Scope[T any] struct {
 	errSeen bool  // the handler was given the load error
 	err     error // load failure
 	val     *T
-	md      meta   // val's metadata, with this scope's changes
-	base    record // what val was loaded from or last saved as
-	found   bool   // base is a live session under token
-	key     string // store key of token; "" for carried sessions or none
-	regen   bool   // Regenerate asked for
-	destroy bool   // Destroy asked for: the session under token ends
-	send    bool   // the client must learn token
-	clear   bool   // the client must drop its token
-	hadTok  bool   // the client presented a token
+	md      meta                 // val's metadata, with this scope's changes
+	base    record               // what val was loaded from or last saved as
+	found   bool                 // base is a live session under token
+	key     string               // store key of token; "" for carried sessions or none
+	regen   bool                 // Regenerate asked for
+	destroy bool                 // Destroy asked for: the session under token ends
+	send    bool                 // the client must learn token
+	clear   bool                 // the client must drop its token
+	hadTok  bool                 // the client presented a token
+	after   []func(token string) // OnCommit
+	outcome Outcome              // of the load, then of the commit, for the Observer
+	merges  int
+	ops     [1]store.Op
+	kb      [keyLen]byte // key, as bytes: associated data for the cipher
 }
 
 // record is a session record as the store holds it, and what it holds.
@@ -208,6 +219,30 @@ func (m *Manager[T]) RememberMe(r *http.Request, remember bool) error {
 // Info describes the request's session, loading it on first use.
 func (m *Manager[T]) Info(r *http.Request) (Info, error) { return m.Scope(r).Info() }
 
+// SetLifetime gives the request's session an absolute lifetime of d, counted
+// from its creation, instead of Options.Lifetime: a long "remember me"
+// (with RememberMe(r, true)) or a short session for a sensitive step. d must
+// be positive and at most Options.MaxLifetime. The deadline is sealed in the
+// record like the others, and the cookie's expiry follows it.
+func (m *Manager[T]) SetLifetime(r *http.Request, d time.Duration) error {
+	return m.Scope(r).SetLifetime(d)
+}
+
+// Token returns the token the client holds for the request's session after
+// this response: the one it sent, or, once the session was committed with a
+// new one (a new session, Regenerate, Login), the new one. Before such a
+// commit it returns ""; a handler that needs the new token at once (for a
+// websocket or a background job) calls middleware.Commit first. An ended or
+// empty session has no token.
+func (m *Manager[T]) Token(r *http.Request) (string, error) { return m.Scope(r).Token() }
+
+// OnCommit registers fn to run after the request's session has been
+// committed successfully (saved, or found unchanged), with the token the
+// client holds then; it does not run when the commit fails. Use it to queue
+// work that must find the session stored. fn runs on the goroutine that
+// commits, after the session's lock is released.
+func (m *Manager[T]) OnCommit(r *http.Request, fn func(token string)) { m.Scope(r).OnCommit(fn) }
+
 // Get returns the session payload, loading it on first use; a failed load
 // returns a zero T and an error wrapping ErrStore.
 func (s *Scope[T]) Get() (*T, error) { return s.get(true) }
@@ -313,6 +348,41 @@ func (s *Scope[T]) RememberMe(remember bool) error {
 	return nil
 }
 
+// SetLifetime: see [Manager.SetLifetime].
+func (s *Scope[T]) SetLifetime(d time.Duration) error {
+	s.lock()
+	defer s.mu.Unlock()
+	if err := s.prepare(); err != nil {
+		return err
+	}
+	if ms := d.Milliseconds(); ms < 1 || ms > s.m.maxLife {
+		return fmt.Errorf("%w: SetLifetime(%v): want a lifetime from 1ms to MaxLifetime (%v)", ErrOptions, d, time.Duration(s.m.maxLife)*time.Millisecond)
+	}
+	s.md.absolute = s.md.created + d.Milliseconds()
+	return nil
+}
+
+// Token: see [Manager.Token].
+func (s *Scope[T]) Token() (string, error) {
+	s.lock()
+	defer s.mu.Unlock()
+	s.load()
+	if s.err != nil {
+		return "", s.err
+	}
+	if s.found && !s.regen && !s.destroy {
+		return s.token, nil
+	}
+	return "", nil
+}
+
+// OnCommit: see [Manager.OnCommit].
+func (s *Scope[T]) OnCommit(fn func(token string)) {
+	s.lock()
+	s.after = append(s.after, fn)
+	s.mu.Unlock()
+}
+
 // Info: see [Manager.Info].
 func (s *Scope[T]) Info() (Info, error) {
 	s.lock()
@@ -327,6 +397,7 @@ func (s *Scope[T]) Info() (Info, error) {
 		Absolute:   time.UnixMilli(s.md.absolute),
 		New:        !s.found,
 		Remembered: s.m.persistent(s.md),
+		Owner:      s.md.owner,
 	}, nil
 }
 
@@ -346,9 +417,18 @@ func (s *Scope[T]) load() {
 	if s.token == "" {
 		return
 	}
+	var start time.Time
+	observe := m.observer.Enabled(s.ctx)
+	if observe {
+		start = time.Now()
+	}
 	if err := m.kind.load(s, now); err != nil {
 		s.state, s.err = failed, err
 	}
+	if observe {
+		s.observeLoad(start)
+	}
+	s.outcome = ""
 }
 
 // adopt makes rec, opened and live, the session s holds, if its payload
@@ -357,11 +437,11 @@ func (s *Scope[T]) adopt(rec record) bool {
 	if rec.md.marker() {
 		return false
 	}
-	v := new(T)
-	if s.m.codec.Unmarshal(rec.payload, v) != nil {
+	if s.m.codec.Unmarshal(rec.payload, s.val) != nil {
+		s.val = new(T) // not half of a record
 		return false
 	}
-	s.val, s.md, s.base, s.found = v, rec.md, rec, true
+	s.md, s.base, s.found = rec.md, rec, true
 	return true
 }
 
@@ -372,23 +452,49 @@ func (s *Scope[T]) adopt(rec record) bool {
 // keeps its old token and nothing is lost; a change that conflicted with
 // another request's fails with ErrConflict.
 func (s *Scope[T]) Commit(ctx context.Context) (Result, error) {
+	res, after, err := s.commitOnce(ctx)
+	if err == nil && len(after) > 0 {
+		tok := res.Token
+		if !res.Send && !res.Clear && s.found {
+			tok = s.token // unchanged, or saved under the client's token
+		}
+		for _, fn := range after {
+			fn(tok)
+		}
+	}
+	return res, err
+}
+
+// commitOnce commits, the first time it is called, and returns the
+// OnCommit functions to run then.
+func (s *Scope[T]) commitOnce(ctx context.Context) (_ Result, after []func(string), _ error) {
 	s.lock()
 	defer s.mu.Unlock()
 	st := s.state
 	if st == committed {
-		return Result{}, nil
+		return Result{}, nil, nil
 	}
 	s.state = committed
+	after, s.after = s.after, nil
 	switch {
 	case !s.used:
-		return Result{}, nil
+		return Result{}, after, nil
 	case st == failed && s.errSeen:
-		return Result{Used: true}, nil
+		return Result{Used: true}, nil, nil
 	case st == failed:
-		return Result{}, s.err
+		return Result{}, nil, s.err
 	}
-	if err := s.m.kind.commit(ctx, s); err != nil {
-		return Result{}, err
+	var start time.Time
+	observe := s.m.observer.Enabled(ctx)
+	if observe {
+		start = time.Now()
+	}
+	err := s.m.kind.commit(ctx, s)
+	if observe {
+		s.observeCommit(ctx, start, err)
+	}
+	if err != nil {
+		return Result{}, nil, err
 	}
 	res := Result{Used: true}
 	switch {
@@ -400,7 +506,7 @@ func (s *Scope[T]) Commit(ctx context.Context) (Result, error) {
 	case s.clear:
 		res.Clear = true
 	}
-	return res, nil
+	return res, after, nil
 }
 
 // encode returns the encoding of s.val in a pooled buffer, after room for

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/typedsession/session/codec"
@@ -810,7 +811,92 @@ func FuzzDecode(f *testing.F) {
 		_ = codec.JSON().Unmarshal(data, &r)
 		var a any
 		_ = codec.MsgPack().Unmarshal(data, &a)
+		// Splitting never panics, and what splits joins back to a value
+		// that splits the same.
+		for _, cc := range codecs {
+			fs, ok := cc.c.Fields(nil, data)
+			if !ok {
+				continue
+			}
+			joined := cc.c.AppendFields(nil, fs)
+			again, ok := cc.c.Fields(nil, joined)
+			if !ok || !cmp.Equal(fs, again, cmpopts.EquateEmpty()) {
+				t.Fatalf("%s: fields %q joined to %q split to %q, %v", cc.name, fs, joined, again, ok)
+			}
+		}
 	})
+}
+
+// TestFields: a payload splits into its top-level fields in order, each
+// value as the codec wrote it, and joins back to a map that decodes to the
+// same value; a map holds any key, and fields can be dropped or carried.
+func TestFields(t *testing.T) {
+	type inner struct{ A, B int }
+	type withEmbedded struct {
+		inner
+		Name  string
+		Long  string
+		Many  []int
+		Table map[string]int
+	}
+	v := withEmbedded{inner: inner{1, 2}, Name: "ann", Long: strings.Repeat("x", 300), Many: []int{1, 2, 3}, Table: map[string]int{"k": 1}}
+	for _, cc := range codecs {
+		t.Run(cc.name, func(t *testing.T) {
+			b, err := cc.c.Append(nil, v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fs, ok := cc.c.Fields(nil, b)
+			if !ok {
+				t.Fatalf("Fields(%q) failed", b)
+			}
+			var keys []string
+			for _, f := range fs {
+				keys = append(keys, f.Key)
+			}
+			if diff := cmp.Diff([]string{"A", "B", "Name", "Long", "Many", "Table"}, keys); diff != "" {
+				t.Fatalf("keys (-want +got):\n%s", diff)
+			}
+			var back withEmbedded
+			if err := cc.c.Unmarshal(cc.c.AppendFields(nil, fs), &back); err != nil || !cmp.Equal(v, back, cmp.AllowUnexported(withEmbedded{})) {
+				t.Fatalf("joined fields decode to %+v, %v", back, err)
+			}
+			// An unknown field joined in is skipped by the decoder and kept
+			// by a second split.
+			extra := append(fs[:len(fs):len(fs)], codec.Field{Key: "Newer", Value: fs[2].Value})
+			joined := cc.c.AppendFields(nil, extra)
+			if err := cc.c.Unmarshal(joined, &back); err != nil {
+				t.Fatal(err)
+			}
+			if again, _ := cc.c.Fields(nil, joined); len(again) != len(fs)+1 || again[len(fs)].Key != "Newer" {
+				t.Fatalf("the unknown field did not survive: %q", again)
+			}
+			for _, notMap := range []any{42, "text", []int{1}} {
+				b, _ := cc.c.Append(nil, notMap)
+				if _, ok := cc.c.Fields(nil, b); ok {
+					t.Errorf("Fields of %v succeeded", notMap)
+				}
+			}
+			if _, ok := cc.c.Fields(nil, append(b, b...)); ok {
+				t.Error("Fields of two values succeeded")
+			}
+		})
+	}
+	// Many fields and long keys use the wider MessagePack headers.
+	many := map[string]int{}
+	for i := range 70000 {
+		many[fmt.Sprint(i)] = i
+	}
+	many[strings.Repeat("k", 70000)] = 1
+	b, _ := codec.MsgPack().Append(nil, many)
+	fs, ok := codec.MsgPack().Fields(nil, b)
+	if !ok || len(fs) != len(many) {
+		t.Fatalf("a map of %d entries split into %d, %v", len(many), len(fs), ok)
+	}
+	var back map[string]int
+	if err := codec.MsgPack().Unmarshal(codec.MsgPack().AppendFields(nil, fs), &back); err != nil || !cmp.Equal(many, back) {
+		t.Fatalf("the big map does not join back: %v", err)
+	}
 }
 
 // tagged is a payload tagged for encoding/json, as many applications' types

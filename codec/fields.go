@@ -5,12 +5,17 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"math"
+	"unsafe"
 )
 
 // Field is one top-level entry of an encoded map or struct: its key and the
 // encoding of its value, as the codec wrote it. The session manager merges
 // concurrent changes to one session field by field (see the session package),
 // and carries fields that the program's type does not know through untouched.
+//
+// The Key and Value that Codec.Fields returns may share the memory of the
+// data they were split from, so that data must not change while they are in
+// use.
 type Field struct {
 	Key   string
 	Value []byte
@@ -74,7 +79,10 @@ func msgpackString(b []byte) (s string, rest []byte, ok bool) {
 	if !ok || l > uint64(len(rest)) {
 		return "", nil, false
 	}
-	return string(rest[:l]), rest[l:], true
+	// The key aliases data, as Field documents: splitting then costs no
+	// allocation, which matters since the session manager splits on every
+	// write.
+	return unsafe.String(unsafe.SliceData(rest), int(l)), rest[l:], true
 }
 
 // skipValue returns the size of the one well-formed value that starts b.

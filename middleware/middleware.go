@@ -158,6 +158,35 @@ func (w *writer) commit() bool {
 	return true
 }
 
+// Commit saves the sessions of the request that w answers now, as the
+// response's first write would, and puts what they send (Set-Cookie, Vary,
+// Cache-Control) on w.Header(). A handler calls it to commit on purpose
+// before a long or streamed response, or to hand the session cookie to a
+// websocket upgrader, which writes its own response:
+//
+//	if err := middleware.Commit(w); err != nil {
+//		return // the error handler has answered (409 on a conflict)
+//	}
+//	conn, err := upgrader.Upgrade(w, r, w.Header())
+//
+// Changes made to the session after Commit are not saved. Commit finds the
+// middleware's writer through the Unwrap methods of writers wrapped around
+// it; it returns nil when there is none and, when a commit failed and the
+// error handler answered instead, ErrAborted.
+func Commit(w http.ResponseWriter) error {
+	for w != nil {
+		if sw, ok := w.(*writer); ok && !sw.commit() {
+			return ErrAborted
+		}
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return nil
+		}
+		w = u.Unwrap()
+	}
+	return nil
+}
+
 func (w *writer) WriteHeader(code int) {
 	// Informational answers (103 Early Hints) precede the real one.
 	if code >= 100 && code < 200 && code != http.StatusSwitchingProtocols {
@@ -199,7 +228,10 @@ func (w *writer) FlushError() error {
 }
 
 // Hijack commits first: after a hijack no header can be sent, but the
-// session is still saved.
+// session is still saved. A commit that fails (a conflict, a store that is
+// down) is answered by the error handler and Hijack returns ErrAborted. A
+// websocket upgrader that writes its own response needs the session's
+// cookie handed to it: see [Commit].
 func (w *writer) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if !w.commit() {
 		return nil, nil, ErrAborted

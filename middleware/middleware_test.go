@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -296,5 +298,55 @@ func TestHeadRequest(t *testing.T) {
 func TestErrorsNamePackage(t *testing.T) {
 	if got := ErrAborted.Error(); !strings.HasPrefix(got, "middleware: ") {
 		t.Errorf("ErrAborted = %q, want the prefix \"middleware: \"", got)
+	}
+}
+
+// TestCommitOnPurpose: Commit saves the session mid-handler and puts its
+// cookie on the headers, through a writer wrapped around the middleware's;
+// later changes are not saved.
+func TestCommitOnPurpose(t *testing.T) {
+	st := newTally()
+	m := newManager(t, st)
+	var hdr http.Header
+	h := New(m, Options{})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		m.Get(r).N = 7
+		wrapped := struct{ http.ResponseWriter }{w} // no Unwrap: Commit finds nothing
+		if err := Commit(wrapped); err != nil || st.Len() != 0 {
+			t.Errorf("Commit through an opaque wrapper = %v, %d records; want nothing done", err, st.Len())
+		}
+		if err := Commit(unwrapper{w}); err != nil {
+			t.Errorf("Commit: %v", err)
+		}
+		hdr = w.Header().Clone()
+		m.Get(r).N = 8 // too late
+	}))
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
+	if st.Len() != 1 || !strings.Contains(hdr.Get("Set-Cookie"), m.CookieName()+"=") || hdr.Get("Cache-Control") != "no-store" {
+		t.Fatalf("after Commit: %d records, headers %v", st.Len(), hdr)
+	}
+	tok := strings.TrimPrefix(strings.SplitN(hdr.Get("Set-Cookie"), ";", 2)[0], m.CookieName()+"=")
+	if p, _ := m.Begin(context.Background(), tok).Get(); p.N != 7 {
+		t.Fatalf("saved %+v, want the value at Commit", p)
+	}
+}
+
+type unwrapper struct{ http.ResponseWriter }
+
+func (u unwrapper) Unwrap() http.ResponseWriter { return u.ResponseWriter }
+
+func TestDefaultErrorHandlerCodes(t *testing.T) {
+	h := DefaultErrorHandler(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	for _, tc := range []struct {
+		err  error
+		code int
+	}{
+		{fmt.Errorf("%w: both changed Count", session.ErrConflict), http.StatusConflict},
+		{fmt.Errorf("%w: load: down", session.ErrStore), http.StatusInternalServerError},
+	} {
+		rec := httptest.NewRecorder()
+		h(rec, httptest.NewRequest("GET", "/", nil), tc.err)
+		if rec.Code != tc.code {
+			t.Errorf("%v answered %d, want %d", tc.err, rec.Code, tc.code)
+		}
 	}
 }

@@ -59,6 +59,54 @@ type Store interface {
 	// means that the outcome of some op is unknown; the Applied fields are
 	// then meaningless.
 	Write(ctx context.Context, ops []Op) error
+
+	// Index returns the store's per-owner index, or nil when it keeps none;
+	// binding sessions to owners (session.Manager.Login) needs one. A
+	// wrapper returns the wrapped store's index (wrapped in turn if it
+	// likes), so the ability passes on.
+	Index() Index
+}
+
+// Index knows which sessions belong to an owner, and keeps each owner's
+// epoch: a random value that every session bound to the owner carries, so
+// that replacing or removing it revokes them all at once.
+//
+// An owner, as a store sees it, is a hash of the application's user id, and
+// a key is a session's store key (a hash of its token): nothing in an index
+// is a token or an id. An entry lives until the expiry it was bound with
+// (the session's absolute deadline); a store drops expired entries on its
+// own. The index may list keys whose record is gone or has changed hands
+// (the manager checks each record it lists); it must never lose an entry
+// that Bind added, until its expiry.
+type Index interface {
+	// Bind adds key to owner's index until expiry and returns owner's epoch:
+	// the one it has, or epoch when it has none, which then becomes its
+	// epoch. The epoch's own expiry is moved to expiry when that is later,
+	// so it outlives every session bound to it. One atomic step.
+	Bind(ctx context.Context, owner, key string, expiry time.Time, epoch []byte) (current []byte, err error)
+
+	// Unbind removes key from owner's index. Removing a missing entry is not
+	// an error.
+	Unbind(ctx context.Context, owner, key string) error
+
+	// Sessions returns owner's unexpired entries with the record each key
+	// holds now; a key whose record is gone is left out (and may be
+	// removed).
+	Sessions(ctx context.Context, owner string) ([]Entry, error)
+
+	// Epoch returns owner's epoch, or nil when it has none.
+	Epoch(ctx context.Context, owner string) ([]byte, error)
+
+	// SetEpoch replaces owner's epoch with epoch (expiring at expiry, or
+	// later if the one it replaces expires later), or removes it when epoch
+	// is empty.
+	SetEpoch(ctx context.Context, owner string, epoch []byte, expiry time.Time) error
+}
+
+// Entry is a session an Index lists: its store key and its record.
+type Entry struct {
+	Key    string
+	Record []byte
 }
 
 // Op is one conditional write of [Store.Write]: a compare-and-set of the live

@@ -13,12 +13,18 @@
 //	GET  /        increments the session's counter, losing no concurrent
 //	              increment (Manager.Update): {"counter": n}
 //	GET  /whoami  reads only: {"user": name, "counter": n, "note": text}
-//	POST /login   form field user; regenerates the token: {"user": name}
+//	POST /login   form field user; regenerates the token and binds the
+//	              session to the user: {"user": name}
 //	POST /logout  destroys the session: {"user": ""}
 //	GET  /slow?ms=N[&read=1]  loads the session, waits N ms (0..2000), then
 //	              increments the counter through plain Get: {"counter": n};
 //	              with read=1 it changes nothing and answers as /whoami
 //	POST /note    form field text; sets the note: {"note": text}
+//	GET  /sessions           the logged-in user's live sessions, newest first:
+//	              {"sessions": [{"current", "created", "last_seen", "expires",
+//	              "user_agent"}]}; 401 when not logged in, 501 with -store cookie
+//	POST /logout-others      revokes the user's other sessions: {"revoked": n}
+//	POST /logout-everywhere  revokes all of them, this one included: {"revoked": n}
 //
 // A change that conflicts with a concurrent request's answers 409.
 package main
@@ -149,12 +155,13 @@ func build(cfg config, logger *slog.Logger) (http.Handler, func(), error) {
 		Lifetime:    cfg.lifetime,
 		IdleTimeout: cfg.idle,
 		Cookie:      session.Cookie{InsecureNoSecure: cfg.insecure},
+		DeviceHints: session.DeviceHints{UserAgent: true}, // shown by /sessions
 	})
 	if err != nil {
 		closeStore()
 		return nil, nil, err
 	}
-	return middleware.New(mgr, middleware.Options{Logger: logger})(routes(mgr)), closeStore, nil
+	return middleware.New(mgr, middleware.Options{ErrorHandler: errorJSON(logger)})(routes(mgr)), closeStore, nil
 }
 
 func keys(logger *slog.Logger, shared bool) (*cipher.Ring, error) {
@@ -238,8 +245,10 @@ func routes(mgr *session.Manager[Sess]) http.Handler {
 			reply(w, http.StatusBadRequest, map[string]any{"error": "form field user is required"})
 			return
 		}
-		if err := mgr.Regenerate(r); err != nil {
-			return // the middleware's error handler answers with a 5xx
+		// Login regenerates the token and binds the session to its owner.
+		if err := mgr.Login(r, user); err != nil {
+			failed(w, err)
+			return
 		}
 		mgr.Get(r).User = user
 		reply(w, http.StatusOK, map[string]any{"user": user})
@@ -248,7 +257,81 @@ func routes(mgr *session.Manager[Sess]) http.Handler {
 		_ = mgr.Destroy(r)
 		reply(w, http.StatusOK, map[string]any{"user": ""})
 	})
+	mux.HandleFunc("GET /sessions", func(w http.ResponseWriter, r *http.Request) {
+		owner, ok := loggedIn(w, r, mgr)
+		if !ok {
+			return
+		}
+		list, err := mgr.Sessions(r.Context(), owner)
+		if err != nil {
+			failed(w, err)
+			return
+		}
+		out := []map[string]any{}
+		for _, d := range list {
+			out = append(out, map[string]any{
+				"current":    d.Current,
+				"created":    d.Created.UTC().Format(time.RFC3339),
+				"last_seen":  d.LastSeen.UTC().Format(time.RFC3339),
+				"expires":    d.Expires.UTC().Format(time.RFC3339),
+				"user_agent": d.UserAgent,
+			})
+		}
+		reply(w, http.StatusOK, map[string]any{"sessions": out})
+	})
+	mux.HandleFunc("POST /logout-others", func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := loggedIn(w, r, mgr); !ok {
+			return
+		}
+		n, err := mgr.RevokeOthers(r)
+		if err != nil {
+			failed(w, err)
+			return
+		}
+		reply(w, http.StatusOK, map[string]any{"revoked": n})
+	})
+	mux.HandleFunc("POST /logout-everywhere", func(w http.ResponseWriter, r *http.Request) {
+		owner, ok := loggedIn(w, r, mgr)
+		if !ok {
+			return
+		}
+		n, err := mgr.RevokeAll(r.Context(), owner)
+		if err != nil {
+			failed(w, err)
+			return
+		}
+		_ = mgr.Destroy(r) // and this browser's cookie
+		reply(w, http.StatusOK, map[string]any{"revoked": n})
+	})
 	return mux
+}
+
+// loggedIn returns the owner of the request's session, or answers 401 and
+// reports false.
+func loggedIn(w http.ResponseWriter, r *http.Request, mgr *session.Manager[Sess]) (string, bool) {
+	info, err := mgr.Info(r)
+	switch {
+	case err != nil:
+		return "", false // the middleware's error handler answers
+	case info.Owner == "":
+		reply(w, http.StatusUnauthorized, map[string]any{"error": "not logged in"})
+		return "", false
+	}
+	return info.Owner, true
+}
+
+// failed answers an error of the session's per-owner calls.
+func failed(w http.ResponseWriter, err error) {
+	switch {
+	case errors.Is(err, session.ErrNoIndex):
+		reply(w, http.StatusNotImplemented, map[string]any{"error": "this store keeps nothing on the server to list or revoke"})
+	case errors.Is(err, session.ErrNotBound):
+		reply(w, http.StatusUnauthorized, map[string]any{"error": "not logged in"})
+	case errors.Is(err, session.ErrConflict):
+		reply(w, http.StatusConflict, map[string]any{"error": "the session changed concurrently; try again"})
+	default:
+		reply(w, http.StatusInternalServerError, map[string]any{"error": "session failed"})
+	}
 }
 
 // answered answers a failed Update and reports whether it did. A load
@@ -264,6 +347,19 @@ func answered(w http.ResponseWriter, err error) bool {
 		reply(w, http.StatusInternalServerError, map[string]any{"error": "session failed"})
 	}
 	return true
+}
+
+// errorJSON answers a session that could not be loaded or saved in JSON,
+// like every other answer: 409 for a conflict, 500 for a store failure.
+func errorJSON(logger *slog.Logger) func(http.ResponseWriter, *http.Request, error) {
+	return func(w http.ResponseWriter, r *http.Request, err error) {
+		code, msg := http.StatusInternalServerError, "the session store failed"
+		if errors.Is(err, session.ErrConflict) {
+			code, msg = http.StatusConflict, "the session changed concurrently; try again"
+		}
+		logger.WarnContext(r.Context(), "session failed", "err", err, "method", r.Method, "path", r.URL.Path)
+		reply(w, code, map[string]any{"error": msg})
+	}
 }
 
 func reply(w http.ResponseWriter, code int, v any) {

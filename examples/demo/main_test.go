@@ -158,6 +158,64 @@ func TestDemoContract(t *testing.T) {
 					t.Fatalf("after %d concurrent increments: %v", n, body)
 				}
 			}
+			// Devices: a second browser logs in as ann too.
+			jar2, _ := cookiejar.New(nil)
+			other := demoClient{t, base, &http.Client{Jar: jar2}}
+			defer other.c.CloseIdleConnections()
+			if code, _, _ := other.call("GET", "/sessions", nil); code != http.StatusUnauthorized {
+				t.Fatalf("sessions when not logged in: %d, want 401", code)
+			}
+			if code, _, _ := other.call("POST", "/logout-others", nil); code != http.StatusUnauthorized {
+				t.Fatalf("logout-others when not logged in: %d, want 401", code)
+			}
+			other.call("POST", "/login", url.Values{"user": {"ann"}})
+			code, body, _ = d.call("GET", "/sessions", nil)
+			if cfg.store == "cookie" {
+				if code != http.StatusNotImplemented || body["error"] == nil {
+					t.Fatalf("sessions with the cookie store: %d %v, want 501 with an error", code, body)
+				}
+			} else {
+				list, _ := body["sessions"].([]any)
+				if code != 200 || len(list) != 2 {
+					t.Fatalf("sessions: %d %v, want 2", code, body)
+				}
+				first, _ := list[0].(map[string]any)
+				for _, k := range []string{"current", "created", "last_seen", "expires", "user_agent"} {
+					if _, ok := first[k]; !ok {
+						t.Fatalf("a session lacks %q: %v", k, first)
+					}
+				}
+				if _, err := time.Parse(time.RFC3339, first["created"].(string)); err != nil {
+					t.Fatalf("created %v: %v", first["created"], err)
+				}
+				current := 0
+				for _, e := range list {
+					if e.(map[string]any)["current"] == true {
+						current++
+					}
+				}
+				if current != 1 {
+					t.Fatalf("%d sessions marked current", current)
+				}
+				if _, body, _ := d.call("POST", "/logout-others", nil); body["revoked"] != 1.0 {
+					t.Fatalf("logout-others = %v, want 1 revoked", body)
+				}
+				if _, body, _ := other.call("GET", "/whoami", nil); body["user"] != "" {
+					t.Fatalf("the other browser after logout-others: %v", body)
+				}
+				if _, body, _ := d.call("GET", "/whoami", nil); body["user"] != "ann" {
+					t.Fatalf("this browser after logout-others: %v", body)
+				}
+				other.call("POST", "/login", url.Values{"user": {"ann"}})
+				code, body, h := d.call("POST", "/logout-everywhere", nil)
+				if code != 200 || body["revoked"] != 2.0 || !strings.Contains(h.Get("Set-Cookie"), "Max-Age=0") {
+					t.Fatalf("logout-everywhere = %d %v, Set-Cookie %q; want 2 revoked and the cookie expired", code, body, h.Get("Set-Cookie"))
+				}
+				if _, body, _ := other.call("GET", "/whoami", nil); body["user"] != "" {
+					t.Fatalf("the other browser after logout-everywhere: %v", body)
+				}
+				d.call("POST", "/login", url.Values{"user": {"ann"}})
+			}
 			if _, body, _ := d.call("POST", "/logout", nil); !cmp.Equal(body, map[string]any{"user": ""}) {
 				t.Fatalf("logout = %v", body)
 			}

@@ -21,8 +21,8 @@ import (
 	"github.com/typedsession/session"
 	"github.com/typedsession/session/cipher"
 	"github.com/typedsession/session/codec"
-	"github.com/typedsession/session/internal/testclock"
 	"github.com/typedsession/session/middleware"
+	"github.com/typedsession/session/sessiontest"
 	"github.com/typedsession/session/store/cookiestore"
 )
 
@@ -34,7 +34,9 @@ type Sess struct {
 	Blob    string
 }
 
-func newClock() *testclock.Clock { return testclock.New(time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)) }
+func newClock() *sessiontest.Clock {
+	return sessiontest.NewClock(time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC))
+}
 
 var (
 	keyA = bytes.Repeat([]byte{0xa1}, cipher.KeySize)

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/typedsession/session/internal/testclock"
+	"github.com/typedsession/session/sessiontest"
 	"github.com/typedsession/session/store"
 	"github.com/typedsession/session/store/memstore"
 )
@@ -31,7 +31,7 @@ func create(t *testing.T, s *memstore.Store, key string, rec []byte, exp time.Ti
 // what survives is what expires last, and every eviction is reported.
 func TestMaxSessionsFlood(t *testing.T) {
 	const bound, flood = 1000, 20_000
-	c := testclock.New(time.Unix(1e9, 0))
+	c := sessiontest.NewClock(time.Unix(1e9, 0))
 	var evicted atomic.Int64
 	s := memstore.New(memstore.Options{Now: c.Now, SweepInterval: -1, MaxSessions: bound,
 		OnEvict: func(n int) { evicted.Add(int64(n)) }})
@@ -96,7 +96,7 @@ func TestMaxSessionsConcurrentFlood(t *testing.T) {
 // Expired records make room before any live one is evicted, and are not
 // reported as evictions.
 func TestCapacityFreesExpiredFirst(t *testing.T) {
-	c := testclock.New(time.Unix(1e9, 0))
+	c := sessiontest.NewClock(time.Unix(1e9, 0))
 	var evicted []int
 	s := memstore.New(memstore.Options{Now: c.Now, SweepInterval: -1, MaxSessions: 4,
 		OnEvict: func(n int) { evicted = append(evicted, n) }})
@@ -184,7 +184,7 @@ func TestModel(t *testing.T) {
 		rec []byte
 		exp time.Time
 	}
-	c := testclock.New(time.Unix(1e9, 0))
+	c := sessiontest.NewClock(time.Unix(1e9, 0))
 	s := memstore.New(memstore.Options{Now: c.Now, SweepInterval: -1})
 	model := map[string]entry{}
 	rng := rand.New(rand.NewPCG(3, 4))

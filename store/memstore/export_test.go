@@ -28,5 +28,5 @@ func (s *Store) CheckHeap() bool {
 			return false
 		}
 	}
-	return len(s.heap) == s.index.n && len(s.heap) == len(s.recs)-len(s.free)
+	return len(s.heap) == s.keys.n && len(s.heap) == len(s.recs)-len(s.free)
 }

@@ -90,12 +90,14 @@ type Store struct {
 	onEvict  func(int)
 
 	mu    sync.RWMutex
-	index table // key -> rec id
+	keys  table // key -> rec id
 	recs  []rec // by id; free ids are listed in free
 	free  []uint32
 	heap  []uint32 // rec ids, a min-heap on expiry
 	slabs slabs
 	held  int64 // sum of len(key)+len(record) of the records held
+
+	idx index // per-owner index
 
 	stop     chan struct{}
 	done     chan struct{}
@@ -123,8 +125,9 @@ func New(opts Options) *Store {
 		maxN:     max(opts.MaxSessions, 0),
 		maxBytes: max(opts.MaxBytes, 0),
 		onEvict:  opts.OnEvict,
-		index:    table{seed: maphash.MakeSeed()},
+		keys:     table{seed: maphash.MakeSeed()},
 	}
+	s.idx.s = s
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -144,7 +147,7 @@ func (s *Store) nowMilli() int64 { return s.now().UnixMilli() }
 
 // lookup returns the id of key's record. Called with s.mu held.
 func (s *Store) lookup(key string) (uint32, bool) {
-	_, id, ok := s.index.find(key, s.keyIs)
+	_, id, ok := s.keys.find(key, s.keyIs)
 	return id, ok
 }
 
@@ -274,7 +277,7 @@ func (s *Store) insert(key string, val []byte, exp int64) {
 	r.slot = s.slabs.alloc(r.size())
 	d := s.data(r)
 	copy(d[copy(d, key):], val)
-	s.index.insert(key, id)
+	s.keys.insert(key, id)
 	s.held += int64(r.size())
 	r.pos = uint32(len(s.heap))
 	s.heap = append(s.heap, id)
@@ -310,7 +313,7 @@ func (s *Store) replace(id uint32, val []byte, exp int64) {
 // remove frees the record id and its key. Called with s.mu held.
 func (s *Store) remove(id uint32) {
 	r := &s.recs[id]
-	s.index.remove(s.index.hash(s.data(r)[:r.klen]), id)
+	s.keys.remove(s.keys.hash(s.data(r)[:r.klen]), id)
 	s.held -= int64(r.size())
 	s.slabs.release(r.size(), r.slot)
 	// Out of the heap: the last element takes its place.
@@ -379,6 +382,7 @@ func (s *Store) down(i int) {
 func (s *Store) Sweep() {
 	const batch = 512
 	now := s.nowMilli()
+	s.idx.sweep(now)
 	for {
 		s.mu.Lock()
 		n := 0

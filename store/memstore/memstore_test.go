@@ -7,7 +7,7 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/typedsession/session/internal/testclock"
+	"github.com/typedsession/session/sessiontest"
 	"github.com/typedsession/session/store"
 	"github.com/typedsession/session/store/memstore"
 	"github.com/typedsession/session/store/storetest"
@@ -16,7 +16,7 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestConformance(t *testing.T) {
-	c := testclock.New(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+	c := sessiontest.NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 	storetest.Run(t, func(t *testing.T) store.Store {
 		s := memstore.New(memstore.Options{Now: c.Now})
 		t.Cleanup(func() { s.Close() })
@@ -25,7 +25,7 @@ func TestConformance(t *testing.T) {
 }
 
 func TestSweep(t *testing.T) {
-	c := testclock.New(time.Unix(1e9, 0))
+	c := sessiontest.NewClock(time.Unix(1e9, 0))
 	s := memstore.New(memstore.Options{Now: c.Now, SweepInterval: -1})
 	ctx := context.Background()
 	ops := []store.Op{

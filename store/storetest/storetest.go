@@ -2,9 +2,14 @@
 // manager relies on. Modelled on testing/slogtest: a store's own tests call
 // [Run] with a constructor, and every rule of the contract becomes a subtest.
 //
+// The subtests under "Index" check the per-owner index ([store.Index]): bind,
+// list, expiry, unbind, epochs, many owners and concurrent logins of one
+// owner. They run when the store's Index returns one, and are skipped, saying
+// so, when it returns nil.
+//
 // The suite is deterministic except where a store's clock cannot be moved
-// (a remote server): there it waits, in short polls, for a record written
-// with a short expiry to disappear.
+// (a remote server): there it waits, in short polls, for a record or an
+// index entry written with a short expiry to disappear.
 package storetest
 
 import (
@@ -30,8 +35,8 @@ type Options struct {
 	// Now returns the store's present time; nil means time.Now.
 	Now func() time.Time
 
-	// Prefix is put in front of every key the suite uses, so that runs
-	// against a shared server do not collide.
+	// Prefix is put in front of every key and owner the suite uses, so that
+	// runs against a shared server do not collide.
 	Prefix string
 }
 
@@ -392,6 +397,13 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store, opts Options) {
 			winner := checkOneWinner(t, round, ops)
 			mustLoad(t, s, k, winner)
 		}
+	})
+
+	t.Run("Index", func(t *testing.T) {
+		if newStore(t).Index() == nil {
+			t.Skip("the store keeps no per-owner index (Index returns nil), so the index subtests do not apply")
+		}
+		runIndex(t, newStore, opts, now)
 	})
 }
 

@@ -3,6 +3,7 @@ package valkeystore_test
 import (
 	"bytes"
 	"context"
+	"strconv"
 	"testing"
 	"time"
 
@@ -166,6 +167,97 @@ func BenchmarkClientDoCacheHit(b *testing.B) {
 	for b.Loop() {
 		if _, err := client.DoCache(ctx, client.B().Get().Key(k).Cache(), time.Hour).AsBytes(); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkBind binds a session to its owner, as a login does: one script
+// over the owner's sorted set and epoch.
+func BenchmarkBind(b *testing.B) {
+	client, prefix := benchSetup(b)
+	s := valkeystore.New(client, valkeystore.Options{Prefix: prefix})
+	x := s.Index()
+	ctx := requestContext(b)
+	exp := later()
+	epoch := bytes.Repeat([]byte{0x3c}, 16)
+	keys := make([]string, 10)
+	for i := range keys {
+		keys[i] = "k" + strconv.Itoa(i)
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if _, err := x.Bind(ctx, "owner", keys[i%len(keys)], exp, epoch); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}
+
+// BenchmarkEpoch reads an owner's epoch, as every request of a bound session
+// does: with GET, or from the client-side cache.
+func BenchmarkEpoch(b *testing.B) {
+	for _, cache := range []time.Duration{0, time.Hour} {
+		b.Run("CacheTTL="+cache.String(), func(b *testing.B) {
+			client, prefix := benchSetup(b)
+			ctx := requestContext(b)
+			// Set through another store, so that a cached one has not
+			// written the key itself and serves it from the cache at once.
+			other := valkeystore.New(client, valkeystore.Options{Prefix: prefix})
+			if err := other.Index().SetEpoch(ctx, "owner", bytes.Repeat([]byte{0x3c}, 16), later()); err != nil {
+				b.Fatal(err)
+			}
+			s := valkeystore.New(client, valkeystore.Options{Prefix: prefix, CacheTTL: cache})
+			s.Index().Epoch(ctx, "owner")
+			if _, hit, err := s.EpochHit(ctx, "owner"); err != nil || hit != (cache > 0) {
+				b.Fatalf("warm-up Epoch: hit %v, %v", hit, err)
+			}
+			x := s.Index()
+			b.ReportAllocs()
+			for b.Loop() {
+				if ep, err := x.Epoch(ctx, "owner"); err != nil || ep == nil {
+					b.Fatal(ep, err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkSetEpoch replaces an owner's epoch, as "sign out everywhere" does.
+func BenchmarkSetEpoch(b *testing.B) {
+	client, prefix := benchSetup(b)
+	x := valkeystore.New(client, valkeystore.Options{Prefix: prefix}).Index()
+	ctx := requestContext(b)
+	exp := later()
+	epochs := [2][]byte{bytes.Repeat([]byte{0x3c}, 16), bytes.Repeat([]byte{0xc3}, 16)}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if err := x.SetEpoch(ctx, "owner", epochs[i%2], exp); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}
+
+// BenchmarkSessions10 lists an owner's ten sessions with their records, as a
+// "your devices" page does: the script, then ten GETs in one pipelined batch.
+func BenchmarkSessions10(b *testing.B) {
+	client, prefix := benchSetup(b)
+	s := valkeystore.New(client, valkeystore.Options{Prefix: prefix})
+	x := s.Index()
+	ctx := requestContext(b)
+	for i := range 10 {
+		k := "k" + strconv.Itoa(i)
+		create(b, s, k, benchRecord, later())
+		if _, err := x.Bind(ctx, "owner", k, later(), []byte("epoch")); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if list, err := x.Sessions(ctx, "owner"); err != nil || len(list) != 10 {
+			b.Fatal(len(list), err)
 		}
 	}
 }

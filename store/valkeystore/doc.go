@@ -47,17 +47,79 @@
 // retire the old one) costs one round trip, to each shard involved in
 // parallel. The ops are independent, each atomic on its own key.
 //
+// # Per-owner index
+//
+// [Store.Index] keeps, for each owner (a user, as the session manager names
+// it: a hash of the application's user id), the sessions bound to it and its
+// epoch, a random value every session of the owner carries, so that
+// replacing it signs the owner out everywhere at once. Two keys per owner,
+// next to the records:
+//
+//	<prefix>owner:{<owner>}  sorted set: the store keys of the owner's sessions
+//	                         (hashes of their tokens), each scored by the
+//	                         session's absolute deadline in Unix milliseconds
+//	<prefix>epoch:{<owner>}  string: the owner's epoch (random bytes)
+//
+// (A record's key is a hash too, so it never takes one of these names.)
+// Nothing in them is a token, a user id or session data: the owner and the
+// keys are hashes, the epoch is random. Sessions that never log in (no
+// owner) cost nothing here.
+//
+// Both keys always have a TTL. The sorted set expires at its highest score,
+// set on every login; the epoch expires at the latest deadline of any
+// session bound to it (a login never shortens it, and neither does a new
+// epoch), so it outlives every session that carries it. Members are scored
+// by the absolute deadline, which never moves, so a request that only
+// refreshes its session's idle deadline never touches the index. Expired
+// members are trimmed (ZREMRANGEBYSCORE) whenever the owner logs in again or
+// lists their sessions; an owner whose sessions have all ended leaves
+// nothing behind once the last deadline passes. A member whose record is
+// gone (logged out without being unbound, say) is left out of the listing
+// but kept until its deadline: it cannot be told apart from a login that has
+// bound its session and not yet written it.
+//
+// What each call costs (one round trip is one request and reply; on a
+// cluster the keys of one owner are on one shard):
+//   - Bind (a login): one script (EVALSHA) over the owner's two keys: GET or
+//     SET the epoch, PEXPIREAT it, ZADD, trim, PEXPIREAT the set. One round
+//     trip; O(log n) in the owner's sessions, plus the expired ones trimmed.
+//   - Epoch (each request of a logged-in session, when the manager checks
+//     it): one GET, or none with client-side caching (see below). A cached
+//     epoch sees this Store's own changes at once and another client's when
+//     the server's invalidation arrives.
+//   - SetEpoch ("sign out everywhere", "sign out the others"): one script
+//     (SET ... PXAT, or KEEPTTL when the old epoch expires later), or DEL to
+//     remove the epoch. One round trip.
+//   - Unbind: one ZREM.
+//   - Sessions (a "your devices" page): two round trips: a script that
+//     trims the set and returns its members, then one GET per session,
+//     pipelined in one batch (on a cluster, to each shard involved, in
+//     parallel). O(n) in the owner's live sessions.
+//
+// No call scans or lists the keyspace (no KEYS, no SCAN), and none relies
+// on keyspace notifications. The scripts are sent like the write script
+// (EVALSHA, then EVAL after NOSCRIPT), need nothing beyond Redis 7.0 and
+// declare no flags. A key of another type where an owner's set or epoch
+// belongs (written by hand or by another program, without a TTL) counts as
+// absent: a login replaces it, a listing removes it, and reading the epoch
+// finds none, which the session manager takes as "signed out".
+//
 // # Cluster
 //
-// Every command and every script call names exactly one key, so a Store
-// works unchanged on a cluster client; sessions spread over the shards by
-// their hashed keys. Do not put a hash tag (a "{...}" part) in the prefix: it
-// would pin every session to one shard. No command scans or lists keys.
+// Every command names one key, and the one script that names two (Bind) uses
+// an owner's two index keys, which share a hash tag, "{<owner>}", and so a
+// slot. A Store therefore works unchanged on a cluster client; sessions and
+// owners spread over the shards by their hashes. Do not put a hash tag (a
+// "{...}" part) in the prefix: it would pin every session to one shard. A
+// "{" in the prefix that opens no tag (no "}" after it, or "{}") would split
+// an owner's keys across slots; the index refuses such a prefix with an
+// error on every call, on a standalone server too, so that moving to a
+// cluster brings no surprise.
 //
 // # Client-side caching
 //
-// With Options.CacheTTL above zero, loads go through valkey-go's
-// server-assisted client-side cache (DoCache, RESP3 client tracking): a
+// With Options.CacheTTL above zero, loads (and reads of an owner's epoch) go
+// through valkey-go's server-assisted client-side cache (DoCache, RESP3 client tracking): a
 // record read once is served from the process's memory until the server
 // reports a change to its key, or at most CacheTTL after it was fetched, or
 // when the record itself expires, whichever comes first. A warm read then
@@ -98,8 +160,9 @@
 // cause: the context's error (errors.Is(err, context.DeadlineExceeded)) when
 // the call ran out of time, or the network or server error otherwise (for
 // instance the server's OOM refusal when it is out of memory). Messages name
-// the operation ("valkeystore: load: ...", "valkeystore: write: ..."), never
-// a key or a record. When Write fails, each of its ops may or may not have
+// the operation ("valkeystore: load: ...", "valkeystore: write: ...", and for
+// the index "bind", "unbind", "sessions", "epoch", "set epoch"), never a key,
+// an owner, a record or an epoch. When Write fails, each of its ops may or may not have
 // been done, and one may still be done after Write returns (a command
 // already sent); since every write is a compare-and-set, a late one applies
 // only if the record is still the one it expected.

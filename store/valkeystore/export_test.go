@@ -45,8 +45,17 @@ const MarkUnknown = markUnknown
 
 func Mark(b []byte) uint64 { return mark(b) }
 
-// CasScript and CasSHA expose the write script and the name it is called by.
-const (
-	CasScript = casScript
-	CasSHA    = casSHA
-)
+// Scripts lists every script the store calls by name: its source and the
+// SHA-1 it is called by.
+var Scripts = map[string]struct{ Src, SHA string }{
+	"write":     {casScript, casSHA},
+	"bind":      {bindScript, bindSHA},
+	"sessions":  {sessionsScript, sessionsSHA},
+	"set epoch": {setEpochScript, setEpochSHA},
+}
+
+// EpochHit is Index().Epoch that also reports whether the answer came from
+// the client-side cache.
+func (s *Store) EpochHit(ctx context.Context, owner string) (epoch []byte, hit bool, err error) {
+	return s.idx.epoch(ctx, owner)
+}

@@ -20,8 +20,8 @@ import (
 
 	"github.com/typedsession/session"
 	"github.com/typedsession/session/cipher"
-	"github.com/typedsession/session/internal/testclock"
 	"github.com/typedsession/session/middleware"
+	"github.com/typedsession/session/sessiontest"
 	"github.com/typedsession/session/store/valkeystore"
 )
 
@@ -37,7 +37,7 @@ type site struct {
 	t       *testing.T
 	client  valkey.Client
 	prefix  string
-	clock   *testclock.Clock
+	clock   *sessiontest.Clock
 	mgr     *session.Manager[sess]
 	srv     *httptest.Server
 	mu      sync.Mutex
@@ -48,7 +48,7 @@ type site struct {
 
 func newSite(t *testing.T, client valkey.Client, opts session.Options, vopts valkeystore.Options) *site {
 	t.Helper()
-	s := &site{t: t, client: client, clock: testclock.New(time.Now())}
+	s := &site{t: t, client: client, clock: sessiontest.NewClock(time.Now())}
 	s.prefix = uniquePrefix(t, client)
 	vopts.Prefix = s.prefix
 	if vopts.Timeout == 0 {

@@ -21,7 +21,9 @@ type Options struct {
 	// Prefix is put in front of every key the store writes, so that sessions
 	// can share a server with other data. Empty means DefaultPrefix. It must
 	// not contain a cluster hash tag ("{...}") unless every session is meant
-	// to live on one shard.
+	// to live on one shard. A "{" that does not open a tag (no "}" after it,
+	// or "{}") would put an owner's two index keys in different slots: the
+	// index then fails every call, on a cluster or not.
 	Prefix string
 
 	// CacheTTL, when above zero, turns on server-assisted client-side caching
@@ -50,6 +52,8 @@ type Store struct {
 	cacheTTL time.Duration
 	timeout  time.Duration
 	recent   *recent // keys this Store wrote lately; nil without caching
+	idx      index   // the per-owner index
+	tagSafe  bool    // the prefix lets an owner's index keys share a slot
 }
 
 var _ store.Store = (*Store)(nil)
@@ -69,6 +73,8 @@ func New(client valkey.Client, opts Options) *Store {
 	if s.prefix == "" {
 		s.prefix = DefaultPrefix
 	}
+	s.idx.s = s
+	s.tagSafe = tagSafe(s.prefix)
 	if s.cacheTTL > 0 {
 		s.recent = newRecent(s.cacheTTL)
 	}
@@ -87,21 +93,9 @@ func (s *Store) Load(ctx context.Context, key string) (record []byte, found bool
 // load is Load that also reports whether the answer came from the local
 // cache.
 func (s *Store) load(ctx context.Context, key string) (record []byte, found, hit bool, err error) {
-	k := s.prefix + key
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	var res valkey.ValkeyResult
-	if s.recent == nil {
-		res = s.client.Do(ctx, s.client.B().Get().Key(k).Build())
-	} else {
-		res = s.client.DoCache(ctx, s.client.B().Get().Key(k).Cache(), s.cacheTTL)
-		// After its own write, this Store trusts an answer from the local
-		// cache only if it is what was written; otherwise the invalidation
-		// may be in flight. An answer fetched from the server is current.
-		if m, ok := s.recent.get(k); ok && res.IsCacheHit() && !holds(res, m) {
-			res = s.client.Do(ctx, s.client.B().Get().Key(k).Build())
-		}
-	}
+	res := s.get(ctx, s.prefix+key)
 	b, err := res.AsBytes()
 	switch {
 	case valkey.IsValkeyNil(err):
@@ -121,6 +115,22 @@ func (s *Store) load(ctx context.Context, key string) (record []byte, found, hit
 	// b aliases the client's copy (shared with its cache); the caller may
 	// modify what Load returns.
 	return append(make([]byte, 0, len(b)), b...), true, res.IsCacheHit(), nil
+}
+
+// get reads the string at k with GET, or through the client-side cache when
+// Options.CacheTTL is set.
+func (s *Store) get(ctx context.Context, k string) valkey.ValkeyResult {
+	if s.recent == nil {
+		return s.client.Do(ctx, s.client.B().Get().Key(k).Build())
+	}
+	res := s.client.DoCache(ctx, s.client.B().Get().Key(k).Cache(), s.cacheTTL)
+	// After its own write, this Store trusts an answer from the local cache
+	// only if it is what was written; otherwise the invalidation may be in
+	// flight. An answer fetched from the server is current.
+	if m, ok := s.recent.get(k); ok && res.IsCacheHit() && !holds(res, m) {
+		res = s.client.Do(ctx, s.client.B().Get().Key(k).Build())
+	}
+	return res
 }
 
 // casScript is the conditional write of one op: KEYS[1] is the key, ARGV[1]
@@ -193,7 +203,7 @@ func (s *Store) Write(ctx context.Context, ops []store.Op) error {
 	// since SCRIPT FLUSH). The call did nothing; sending the whole script
 	// runs it and caches it there. Rare enough to go one op at a time.
 	for i := range res {
-		if verr, ok := valkey.IsValkeyErr(res[i].Error()); ok && verr.IsNoScript() {
+		if noScript(res[i]) {
 			res[i] = s.client.Do(ctx, s.eval(keys[i], &ops[i], now))
 		}
 	}
@@ -247,6 +257,27 @@ func (s *Store) evalsha(k string, op *store.Op, now int64) valkey.Completed {
 func (s *Store) eval(k string, op *store.Op, now int64) valkey.Completed {
 	old, rec, at := casArgs(op, now)
 	return s.client.B().Eval().Script(casScript).Numkeys(1).Key(k).Arg(old, rec, at).Build()
+}
+
+// script is a Lua script and its SHA-1, the name EVALSHA calls it by.
+type script struct{ src, sha string }
+
+// run calls sc on keys with args, as Write calls casScript: EVALSHA, then
+// EVAL should the server not have the script yet.
+func (s *Store) run(ctx context.Context, sc *script, keys []string, args ...string) valkey.ValkeyResult {
+	n := int64(len(keys))
+	res := s.client.Do(ctx, s.client.B().Evalsha().Sha1(sc.sha).Numkeys(n).Key(keys...).Arg(args...).Build())
+	if noScript(res) {
+		res = s.client.Do(ctx, s.client.B().Eval().Script(sc.src).Numkeys(n).Key(keys...).Arg(args...).Build())
+	}
+	return res
+}
+
+// noScript reports whether res is the server's NOSCRIPT answer to EVALSHA:
+// it does not have the script, and did nothing.
+func noScript(res valkey.ValkeyResult) bool {
+	verr, ok := valkey.IsValkeyErr(res.Error())
+	return ok && verr.IsNoScript()
 }
 
 // errReply reports a reply casScript never gives.

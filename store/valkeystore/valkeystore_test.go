@@ -98,16 +98,18 @@ func TestExpiryAtOrBeforeNowDeletes(t *testing.T) {
 	}
 }
 
-// TestScriptSHA checks that the name the store calls its script by is the
+// TestScriptSHA checks that the name the store calls each script by is the
 // one the server gives it.
 func TestScriptSHA(t *testing.T) {
 	client := newClient(t, serverAddrs(t, envAddr))
-	sha, err := client.Do(context.Background(), client.B().ScriptLoad().Script(valkeystore.CasScript).Build()).ToString()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if sha != valkeystore.CasSHA {
-		t.Fatalf("SCRIPT LOAD of the write script = %s; casSHA is %s", sha, valkeystore.CasSHA)
+	for name, sc := range valkeystore.Scripts {
+		sha, err := client.Do(context.Background(), client.B().ScriptLoad().Script(sc.Src).Build()).ToString()
+		if err != nil {
+			t.Fatalf("SCRIPT LOAD of the %s script: %v", name, err)
+		}
+		if sha != sc.SHA {
+			t.Errorf("SCRIPT LOAD of the %s script = %s; the store calls it %s", name, sha, sc.SHA)
+		}
 	}
 }
 
