@@ -74,20 +74,32 @@ servers=(
 	"scs-redis|$tmp/scsdemo -store redis -redis $VALKEY_ADDR"
 	"gorilla-cookie|$tmp/gorillademo"
 )
-port=${LOAD_PORT:-$((${SERVERS_BASE_PORT:-17379} + 100))}
-addr=127.0.0.1:$port
+port=${LOAD_PORT:-$((${SERVERS_BASE_PORT:-17379} + 150))}
+addr=
 
-# start CMD...: starts a server on $addr and waits until it answers.
+# in_use reports whether something accepts connections on the loopback port.
+in_use() {
+	(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# start CMD...: starts a server on the first free loopback port from $port
+# up and waits until it answers; sets addr.
 start() {
-	"$@" -addr "$addr" 2>"$tmp/server.log" &
-	server=$!
-	local i
-	for ((i = 0; i < 100; i++)); do
-		if curl -s -o /dev/null "http://$addr/whoami"; then
-			return 0
-		fi
-		kill -0 "$server" 2>/dev/null || break
-		sleep 0.1
+	local tries i
+	for ((tries = 0; tries < 50; tries++, port++)); do
+		in_use "$port" && continue
+		addr=127.0.0.1:$port
+		"$@" -addr "$addr" 2>"$tmp/server.log" &
+		server=$!
+		for ((i = 0; i < 100; i++)); do
+			if curl -s -o /dev/null "http://$addr/whoami"; then
+				return 0
+			fi
+			kill -0 "$server" 2>/dev/null || break
+			sleep 0.1
+		done
+		stop
+		grep -q 'address already in use' "$tmp/server.log" || break
 	done
 	cat "$tmp/server.log" >&2
 	say "server did not start: $*"
@@ -161,7 +173,7 @@ bench() {
 
 mkdir -p "$(dirname "$out")"
 : >"$out"
-say "wrk -t$threads -c$conns -d$duration, $rounds rounds, on $addr; figures in $out"
+say "wrk -t$threads -c$conns -d$duration, $rounds rounds, on loopback from port $port; figures in $out"
 for ((round = 1; round <= rounds; round++)); do
 	for entry in "${servers[@]}"; do
 		name=${entry%%|*}
