@@ -9,9 +9,10 @@
 # Valkey/Redis comes from scripts/servers.sh, under which this script runs
 # itself when VALKEY_ADDR is unset.
 #
-# Environment: PASSES (default 6), SCALE_PASSES (3; 0 skips BenchmarkScale),
-# BENCHTIME (go test -benchtime, default 500ms), OUT (directory for the raw
-# output, default results/).
+# Environment: PASSES (default 6), SCALE_PASSES (3), BENCHTIME (go test
+# -benchtime, default 500ms), OUT (directory for the raw output, default
+# results/). A benchmark given 0 passes keeps its raw output of an earlier
+# run, which the tables then show: PASSES=0 reruns BenchmarkScale alone.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -35,14 +36,17 @@ cd "$here"
 go test -c -o "$tmp/bench.test" .
 go build -o "$tmp/ratios" ./cmd/ratios
 mkdir -p "$out"
-: >"$out/http.txt"
-: >"$out/scale.txt"
-for ((pass = 1; pass <= passes; pass++)); do
-	say "pass $pass of $passes: BenchmarkHTTP"
-	BENCH_SEED=$((pass * 7919 + RANDOM)) "$tmp/bench.test" -test.run '^$' -test.bench '^BenchmarkHTTP$' \
-		-test.benchtime "$benchtime" -test.benchmem >>"$out/http.txt"
+((passes == 0)) || : >"$out/http.txt"
+((scale_passes == 0)) || : >"$out/scale.txt"
+total=$((passes > scale_passes ? passes : scale_passes))
+for ((pass = 1; pass <= total; pass++)); do
+	if ((pass <= passes)); then
+		say "pass $pass of $total: BenchmarkHTTP"
+		BENCH_SEED=$((pass * 7919 + RANDOM)) "$tmp/bench.test" -test.run '^$' -test.bench '^BenchmarkHTTP$' \
+			-test.benchtime "$benchtime" -test.benchmem >>"$out/http.txt"
+	fi
 	if ((pass <= scale_passes)); then
-		say "pass $pass of $passes: BenchmarkScale"
+		say "pass $pass of $total: BenchmarkScale"
 		"$tmp/bench.test" -test.run '^$' -test.bench '^BenchmarkScale$' \
 			-test.benchtime "$benchtime" -test.benchmem >>"$out/scale.txt"
 	fi
@@ -54,12 +58,18 @@ done
 	echo "go: $(go version)"
 	echo
 	echo '```'
-	go tool benchstat -row '/op@(read modify new),/impl@alpha' "$out/http.txt"
-	if ((scale_passes > 0)); then
+	[[ ! -s $out/http.txt ]] || go tool benchstat -row '/op@(read modify new),/impl@alpha' "$out/http.txt"
+	if [[ -s $out/scale.txt ]]; then
 		echo
 		go tool benchstat -row '/payload@(100B 1kB 3kB),/op@(read modify)' -col '/sessions@(1k 100k 1M)' "$out/scale.txt"
 	fi
 	echo '```'
 	echo
-	"$tmp/ratios" "$out/http.txt" "$out/scale.txt"
+	files=()
+	for f in "$out/http.txt" "$out/scale.txt"; do
+		if [[ -s $f ]]; then
+			files+=("$f")
+		fi
+	done
+	"$tmp/ratios" "${files[@]}"
 } | tee "$out/summary.md"
