@@ -40,6 +40,10 @@ fuzz:
 	FUZZTIME=$(FUZZTIME) scripts/fuzz.sh
 
 # Benchmarks of every package, the Valkey ones against throwaway servers;
-# compare two runs with benchstat (golang.org/x/perf/cmd/benchstat).
+# compare two runs with benchstat (golang.org/x/perf/cmd/benchstat). Then the
+# side-by-side harness with the peers (bench/run.sh) and the end-to-end load
+# run (bench/load.sh); their figures go to bench/results/.
 bench:
 	scripts/servers.sh run $(GO) test -run '^$$' -bench . -benchmem -count 6 ./... | tee bench.txt
+	bench/run.sh
+	bench/load.sh

@@ -1,0 +1,94 @@
+package bench
+
+import (
+	"net/http"
+	"testing"
+)
+
+// BenchmarkHTTP measures one request through each implementation's
+// middleware, for each operation. Compare with
+//
+//	benchstat -col /op -row /impl FILE
+//
+// or with cmd/ratios, which also gives the overhead over the bare handler
+// and the ratios to the floor and the peers.
+func BenchmarkHTTP(b *testing.B) {
+	for _, op := range ops {
+		for _, im := range available(b) {
+			b.Run("op="+op.name+"/impl="+im.name, func(b *testing.B) {
+				var seen int64
+				h := op.handler(im.build(b), &seen)
+				cookie := ""
+				if op.seeded && im.name != "bare" {
+					cookie = seed(b, h)
+				}
+				base := newRequest(cookie)
+				w := &sinkWriter{h: make(http.Header)}
+				b.ReportAllocs()
+				for b.Loop() {
+					serve(h, w, base)
+				}
+				if seen == 0 {
+					b.Fatal("the handler saw no session")
+				}
+			})
+		}
+	}
+}
+
+// seed runs one request that creates a session and returns its cookie.
+func seed(tb testing.TB, h http.Handler) string {
+	tb.Helper()
+	w := &sinkWriter{h: make(http.Header)}
+	serve(h, w, newRequest(""))
+	c := cookieOf(w.h)
+	if c == "" {
+		tb.Fatalf("the seeding request set no cookie: %v", w.h)
+	}
+	return c
+}
+
+// TestEquivalent checks that every implementation does the work the
+// benchmarks claim it does: a read finds the seeded session and sets no
+// cookie, a modify is kept, a first visit sets a cookie.
+func TestEquivalent(t *testing.T) {
+	for _, im := range available(t) {
+		t.Run(im.name, func(t *testing.T) {
+			l := im.build(t)
+			var seen int64
+			read := ops[0].handler(l, &seen)
+			modify := ops[1].handler(l, &seen)
+			create := ops[2].handler(l, &seen)
+			w := &sinkWriter{h: make(http.Header)}
+			full := Full()
+			if im.name == "bare" {
+				serve(read, w, newRequest(""))
+				serve(read, w, newRequest(""))
+				if seen != full.UserID+full.LastSeen {
+					t.Fatalf("bare read saw %d", seen)
+				}
+				return
+			}
+			cookie := seed(t, read)
+			serve(read, w, newRequest(cookie))
+			if seen != full.UserID+full.LastSeen {
+				t.Fatalf("read saw %d, want %d", seen, full.UserID+full.LastSeen)
+			}
+			if c := w.h.Get("Set-Cookie"); c != "" {
+				t.Fatalf("a read set a cookie: %q", c)
+			}
+			serve(modify, w, newRequest(cookie))
+			if c := cookieOf(w.h); c != "" {
+				cookie = c // a cookie store carries the change in the cookie
+			}
+			serve(read, w, newRequest(cookie))
+			if seen != full.UserID+full.LastSeen+1 {
+				t.Fatalf("after a modify, read saw %d, want %d", seen, full.UserID+full.LastSeen+1)
+			}
+			serve(create, w, newRequest(""))
+			if cookieOf(w.h) == "" {
+				t.Fatal("a first visit that writes set no cookie")
+			}
+		})
+	}
+}
