@@ -35,6 +35,7 @@ trap 'rm -rf -- "$tmp"' EXIT
 cd "$here"
 go test -c -o "$tmp/bench.test" .
 go build -o "$tmp/ratios" ./cmd/ratios
+go build -o "$tmp/benchstat" golang.org/x/perf/cmd/benchstat
 mkdir -p "$out"
 ((passes == 0)) || : >"$out/http.txt"
 ((scale_passes == 0)) || : >"$out/scale.txt"
@@ -58,15 +59,17 @@ done
 	echo "go: $(go version)"
 	echo
 	echo '```'
-	[[ ! -s $out/http.txt ]] || go tool benchstat -row '/op@(read modify new),/impl@alpha' "$out/http.txt"
-	if [[ -s $out/scale.txt ]]; then
+	# In $out, so that benchstat names its columns by the files alone.
+	cd "$out"
+	[[ ! -s http.txt ]] || "$tmp/benchstat" -row '/op@(read modify new),/impl@alpha' http.txt
+	if [[ -s scale.txt ]]; then
 		echo
-		go tool benchstat -row '/payload@(100B 1kB 3kB),/op@(read modify)' -col '/sessions@(1k 100k 1M)' "$out/scale.txt"
+		"$tmp/benchstat" -row '/payload@(100B 1kB 3kB),/op@(read modify)' -col '/sessions@(1k 100k 1M)' scale.txt
 	fi
 	echo '```'
 	echo
 	files=()
-	for f in "$out/http.txt" "$out/scale.txt"; do
+	for f in http.txt scale.txt; do
 		if [[ -s $f ]]; then
 			files+=("$f")
 		fi
