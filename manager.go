@@ -245,8 +245,7 @@ func New[T any](b store.Backend, opts Options) (*Manager[T], error) {
 	if _, ok := any(*new(T)).(Merger[T]); ok {
 		return nil, bad("%v has a Merge method on its value: give it a pointer receiver, or its changes are lost", reflect.TypeFor[T]())
 	}
-	if mg, ok := any(new(T)).(Merger[T]); ok {
-		_ = mg
+	if _, ok := any(new(T)).(Merger[T]); ok {
 		m.merger = func(mine, base, theirs *T) error { return any(mine).(Merger[T]).Merge(base, theirs) }
 	}
 	name := opts.Name
