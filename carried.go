@@ -28,6 +28,7 @@ func (k *carried[T]) load(s *Scope[T], now int64) error {
 	if !found {
 		return nil
 	}
+	s.size = len(raw)
 	rec, ok := k.m.open(raw, k.ad)
 	switch {
 	case !ok:
@@ -88,7 +89,7 @@ func (k *carried[T]) commit(ctx context.Context, s *Scope[T]) error {
 	s.token, s.found, s.md, s.regen = tok, true, md, false
 	s.base = record{raw: rec, md: md, payload: bytes.Clone(payload)}
 	s.send, s.clear = true, false
-	s.outcome = Saved
+	s.outcome, s.size = Saved, len(rec)
 	return nil
 }
 

@@ -46,6 +46,7 @@ func (k *serverSide[T]) load(s *Scope[T], now int64) error {
 	if !found {
 		return nil
 	}
+	s.size = len(raw)
 	rec, ok := k.m.open(raw, s.kb[:])
 	if !ok {
 		s.outcome = Unreadable
@@ -262,7 +263,7 @@ func (k *serverSide[T]) create(ctx context.Context, s *Scope[T], env []byte, now
 	s.token, s.key, s.found, s.md, s.regen = tok, key, true, md, false
 	s.base = s.saved(rec, md, env)
 	s.send, s.clear = true, false
-	s.outcome = Created
+	s.outcome, s.size = Created, len(rec)
 	return nil
 }
 
@@ -274,12 +275,12 @@ func (k *serverSide[T]) replace(ctx context.Context, s *Scope[T], env []byte, ch
 	m := k.m
 	md := m.touched(s.md, now)
 	for range maxMerges {
-		_, ops, err := k.swap(ctx, s, env, md)
+		rec, ops, err := k.swap(ctx, s, env, md)
 		if err != nil {
 			return err
 		}
 		if ops[0].Applied {
-			s.md = md
+			s.md, s.size = md, len(rec)
 			// This is the request's last write: nothing compares against
 			// the record any more.
 			s.base = record{md: md}
@@ -358,7 +359,7 @@ func (k *serverSide[T]) rotate(ctx context.Context, s *Scope[T], env []byte, now
 			s.token, s.key, s.found, s.md, s.regen = tok, key, true, md, false
 			s.base = record{md: md} // the request's last write
 			s.send, s.clear = true, false
-			s.outcome = Rotated
+			s.outcome, s.size = Rotated, len(prev)
 			return nil
 		}
 		theirs, ok := k.theirs(ops[1].Current, s.key, now)

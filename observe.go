@@ -45,6 +45,10 @@ type Event struct {
 	// Duration is how long the load or commit took, store calls included.
 	Duration time.Duration
 
+	// Size is the length in bytes of the record read (a load) or written
+	// (a commit), sealed as the store keeps it; 0 when there was none.
+	Size int
+
 	// Merges counts the merges with other requests' changes before a
 	// commit was written or refused.
 	Merges int
@@ -86,6 +90,9 @@ func (o logObserver) Observe(ctx context.Context, e Event) {
 		what = "session commit"
 	}
 	attrs := []slog.Attr{slog.String("outcome", string(e.Outcome)), slog.Duration("took", e.Duration)}
+	if e.Size > 0 {
+		attrs = append(attrs, slog.Int("size", e.Size))
+	}
 	if e.Merges > 0 {
 		attrs = append(attrs, slog.Int("merges", e.Merges))
 	}
@@ -97,7 +104,7 @@ func (o logObserver) Observe(ctx context.Context, e Event) {
 
 // observeLoad reports the load s just did, which started at start.
 func (s *Scope[T]) observeLoad(start time.Time) {
-	e := Event{Outcome: s.outcome, Duration: time.Since(start)}
+	e := Event{Outcome: s.outcome, Duration: time.Since(start), Size: s.size}
 	switch {
 	case s.err != nil:
 		e.Outcome, e.Err = Failed, s.err
@@ -116,7 +123,7 @@ func (s *Scope[T]) observeLoad(start time.Time) {
 
 // observeCommit reports the commit s just did, which started at start.
 func (s *Scope[T]) observeCommit(ctx context.Context, start time.Time, err error) {
-	e := Event{Commit: true, Outcome: s.outcome, Duration: time.Since(start), Merges: s.merges, Err: err}
+	e := Event{Commit: true, Outcome: s.outcome, Duration: time.Since(start), Size: s.size, Merges: s.merges, Err: err}
 	switch {
 	case errors.Is(err, ErrConflict):
 		e.Outcome = Conflict

@@ -137,3 +137,29 @@ func m2cipher(t *testing.T) *cipher.Ring {
 	}
 	return r
 }
+
+type sizes struct {
+	mu sync.Mutex
+	by map[session.Outcome]int
+}
+
+func (r *sizes) Enabled(context.Context) bool { return true }
+
+func (r *sizes) Observe(_ context.Context, e session.Event) {
+	r.mu.Lock()
+	r.by[e.Outcome] = e.Size
+	r.mu.Unlock()
+}
+
+// TestObserverSize: a load and a commit report the size of the record they
+// read or wrote, and a commit that wrote nothing reports none.
+func TestObserverSize(t *testing.T) {
+	rec := &sizes{by: map[session.Outcome]int{}}
+	m := newMgr[cart](t, memstore.New(memstore.Options{SweepInterval: -1}), session.Options{Observer: rec})
+	tok := saved(t, m, cart{User: "ann", Count: 3})
+	load(t, m, tok)
+	created, hit, unchanged := rec.by[session.Created], rec.by[session.Hit], rec.by[session.Unchanged]
+	if created == 0 || hit != created || unchanged != 0 {
+		t.Fatalf("sizes: created %d, hit %d, unchanged %d; want created = hit > 0, unchanged 0", created, hit, unchanged)
+	}
+}

@@ -98,6 +98,7 @@ type Scope[T any] struct {
 	after   []func(token string) // OnCommit
 	outcome Outcome              // of the load, then of the commit, for the Observer
 	merges  int
+	size    int // of the record last read or written, for the Observer
 	ops     [1]store.Op
 	kb      [keyLen]byte // key, as bytes: associated data for the cipher
 }
@@ -428,7 +429,7 @@ func (s *Scope[T]) load() {
 	if observe {
 		s.observeLoad(start)
 	}
-	s.outcome = ""
+	s.outcome, s.size = "", 0
 }
 
 // adopt makes rec, opened and live, the session s holds, if its payload
