@@ -1,7 +1,6 @@
 package session
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"time"
@@ -52,17 +51,12 @@ func (k *carried[T]) load(s *Scope[T], now int64) error {
 	return nil
 }
 
-func (k *carried[T]) commit(ctx context.Context, s *Scope[T]) error {
+func (k *carried[T]) commit(ctx context.Context, s *Scope[T], env []byte) error {
 	m := k.m
 	if s.destroy {
 		s.destroy, s.clear = false, true
 		s.outcome = Deleted
 	}
-	env, put, err := s.encode()
-	if err != nil {
-		return fmt.Errorf("%w: %v", ErrEncode, err)
-	}
-	defer put()
 	payload := env[envHeader:]
 	now := m.now().UnixMilli()
 	switch {
@@ -87,10 +81,17 @@ func (k *carried[T]) commit(ctx context.Context, s *Scope[T]) error {
 		return err // too large: the application's doing, not a store failure
 	}
 	s.token, s.found, s.md, s.regen = tok, true, md, false
-	s.base = record{raw: rec, md: md, payload: bytes.Clone(payload)}
+	s.base = record{raw: rec, md: md, payload: payload} // held by s: see Scope.again
 	s.send, s.clear = true, false
 	s.outcome, s.size = Saved, len(rec)
 	return nil
+}
+
+// again cannot save anything: the client holds the record, and the
+// response that would carry a new one has started.
+func (k *carried[T]) again(_ context.Context, s *Scope[T], _ []byte) error {
+	s.outcome = Late
+	return ErrLate
 }
 
 // update runs fn on the session itself: with nothing on the server to

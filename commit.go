@@ -142,18 +142,13 @@ func (k *serverSide[T]) write(ctx context.Context, ops []store.Op) error {
 	return nil
 }
 
-func (k *serverSide[T]) commit(ctx context.Context, s *Scope[T]) error {
+func (k *serverSide[T]) commit(ctx context.Context, s *Scope[T], env []byte) error {
 	m := k.m
 	if s.destroy {
 		if err := k.end(ctx, s); err != nil {
 			return err
 		}
 	}
-	env, put, err := s.encode()
-	if err != nil {
-		return fmt.Errorf("%w: %v", ErrEncode, err)
-	}
-	defer put()
 	payload := env[envHeader:]
 	now := m.now().UnixMilli()
 	if !s.found {
@@ -178,6 +173,31 @@ func (k *serverSide[T]) commit(ctx context.Context, s *Scope[T]) error {
 		return k.rotate(ctx, s, env, now)
 	}
 	return k.replace(ctx, s, env, changed, now)
+}
+
+// again saves env, the payload as it is after the response started, over
+// the record the first commit saved or found, when the client already
+// holds the token of that record.
+func (k *serverSide[T]) again(ctx context.Context, s *Scope[T], env []byte) error {
+	if !s.found {
+		s.outcome = Late // saving it would need a new token sent
+		return ErrLate
+	}
+	m := k.m
+	if !bytes.Equal(m.carryUnknown(s.base.payload, s.mine), s.base.payload) {
+		// What the first commit saved holds another request's changes,
+		// merged, that val lacks: merge against val as it was then, so
+		// they stay.
+		mine := record{md: s.md, payload: s.mine}
+		merged, md, err := m.merge(mine, env[envHeader:], s.md, s.base)
+		if err != nil {
+			return err
+		}
+		s.md, env = md, withHeader(merged)
+	} else if p := m.carryUnknown(s.base.payload, env[envHeader:]); len(p) != len(env)-envHeader {
+		env = withHeader(p)
+	}
+	return k.replace(ctx, s, env, true, m.now().UnixMilli())
 }
 
 // swap writes env, the session with metadata md, over the record s is based
@@ -214,7 +234,7 @@ func (s *Scope[T]) empty(payload []byte) bool {
 func (s *Scope[T]) changed(payload []byte) bool {
 	md, was := s.md, s.base.md
 	return s.regen || md.flags != was.flags || md.absolute != was.absolute || md.binding() != was.binding() ||
-		!bytes.Equal(payload, s.base.payload) && !(s.m.mapsInside && s.sameAsBase())
+		!bytes.Equal(payload, s.base.payload) && !(s.m.mapsInside && s.same(s.base.payload))
 }
 
 // oneOp returns a one-op batch in s's own memory, which a request uses for
@@ -224,22 +244,24 @@ func (s *Scope[T]) oneOp(op store.Op) []store.Op {
 	return s.ops[:1]
 }
 
-// saved returns what s keeps of a record it saved: enough to compare and
-// set against it again when the scope can still change (Update, before the
-// final commit), only the metadata after the final commit.
+// saved returns what s keeps of a record it saved, enough to compare and
+// set against it again: after the commit, env is held until the last one
+// (see Scope.again); before it (Update), it is a pooled buffer, so the
+// payload is copied.
 func (s *Scope[T]) saved(raw []byte, md meta, env []byte) record {
-	if s.state == committed {
-		return record{md: md}
+	payload := env[envHeader:]
+	if s.state != committed {
+		payload = bytes.Clone(payload)
 	}
-	return record{raw: raw, md: md, payload: bytes.Clone(env[envHeader:])}
+	return record{raw: raw, md: md, payload: payload}
 }
 
-// sameAsBase reports whether the payload still equals what was loaded, for
-// payloads with maps, whose encoding may differ from one run to the next
-// while their content does not.
-func (s *Scope[T]) sameAsBase() bool {
+// same reports whether the payload still equals what was encoded as
+// payload, for payloads with maps, whose encoding may differ from one run
+// to the next while their content does not.
+func (s *Scope[T]) same(payload []byte) bool {
 	var was T
-	return s.m.codec.Unmarshal(s.base.payload, &was) == nil && reflect.DeepEqual(&was, s.val)
+	return s.m.codec.Unmarshal(payload, &was) == nil && reflect.DeepEqual(&was, s.val)
 }
 
 // create saves env as a new session under a new token.
@@ -281,9 +303,7 @@ func (k *serverSide[T]) replace(ctx context.Context, s *Scope[T], env []byte, ch
 		}
 		if ops[0].Applied {
 			s.md, s.size = md, len(rec)
-			// This is the request's last write: nothing compares against
-			// the record any more.
-			s.base = record{md: md}
+			s.base = s.saved(rec, md, env)
 			switch {
 			case s.merges > 0:
 				s.outcome = Merged
@@ -357,7 +377,7 @@ func (k *serverSide[T]) rotate(ctx context.Context, s *Scope[T], env []byte, now
 				k.unbind(ctx, s.base.md.owner, s.key) // the old key lists no session now
 			}
 			s.token, s.key, s.found, s.md, s.regen = tok, key, true, md, false
-			s.base = record{md: md} // the request's last write
+			s.base = s.saved(prev, md, env)
 			s.send, s.clear = true, false
 			s.outcome, s.size = Rotated, len(prev)
 			return nil
@@ -457,11 +477,11 @@ func (k *serverSide[T]) update(s *Scope[T], fn func(*T) error) error {
 			return err
 		}
 		*s.val = *x
-		env, put, err := s.encode()
+		bp, env, err := s.encode()
 		if err != nil {
 			return fmt.Errorf("%w: %v", ErrEncode, err)
 		}
-		defer put()
+		defer release(bp)
 		if s.empty(env[envHeader:]) {
 			return nil
 		}

@@ -13,8 +13,10 @@ package session
 //	mgr.Get(r).Flash.Add("Saved.")          // POST /settings
 //	for _, msg := range mgr.Get(r).Flash.Pop() { ... } // GET /settings
 //
-// Pop the messages before the response starts (before rendering writes),
-// since a change made after that is not saved.
+// Pop the messages before the response starts (before rendering writes).
+// A change made after that is saved when the handler returns only where the
+// client already holds the session's token (see [Scope.Commit]); elsewhere
+// it is lost, with a warning in the log.
 type Flash[E any] []E
 
 // Add appends messages.

@@ -8,15 +8,21 @@ import (
 // kind is where a manager's records live, chosen once by New: on the server
 // under hashed keys ([serverSide], with compare-and-set commits), or in the
 // token the client carries ([carried]). Everything that differs between the
-// two is behind these three methods; the rest of the manager does not ask.
+// two is behind these methods; the rest of the manager does not ask.
 type kind[T any] interface {
 	// load fills s from the record its token names; only a store failure
 	// is an error.
 	load(s *Scope[T], now int64) error
 
-	// commit saves what s holds, if anything changed, and records in s what
-	// the client must learn.
-	commit(ctx context.Context, s *Scope[T]) error
+	// commit saves env, the encoding of what s holds after room for the
+	// envelope's header, if anything changed, and records in s what the
+	// client must learn.
+	commit(ctx context.Context, s *Scope[T], env []byte) error
+
+	// again saves env, the payload as it is after the response started,
+	// if that needs nothing sent to the client; otherwise it returns
+	// ErrLate.
+	again(ctx context.Context, s *Scope[T], env []byte) error
 
 	// update applies fn to the session and saves the result at once.
 	update(s *Scope[T], fn func(*T) error) error

@@ -41,6 +41,12 @@ var (
 	// which happens when the response has started.
 	ErrCommitted = errors.New("session: response already started")
 
+	// ErrLate reports a change made to the session after the response
+	// started that could not be saved, because the client would have had
+	// to learn a new token: a cookie store's session, or a session that was
+	// new, ended or empty when the response started. See [Scope.Commit].
+	ErrLate = errors.New("session: changed after the response started; not saved")
+
 	// ErrOptions reports an invalid option passed to [New].
 	ErrOptions = errors.New("session: invalid options")
 

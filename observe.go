@@ -32,6 +32,7 @@ const (
 	Deleted   Outcome = "deleted"   // ended (Destroy)
 	Conflict  Outcome = "conflict"  // not written: ErrConflict
 	Failed    Outcome = "failed"    // not done: the store failed (ErrStore) or worse
+	Late      Outcome = "late"      // changed after the response started, not saved: ErrLate
 )
 
 // Event is what an [Observer] learns about one load or commit.
@@ -127,6 +128,8 @@ func (s *Scope[T]) observeCommit(ctx context.Context, start time.Time, err error
 	switch {
 	case errors.Is(err, ErrConflict):
 		e.Outcome = Conflict
+	case errors.Is(err, ErrLate):
+		e.Outcome = Late
 	case err != nil:
 		e.Outcome = Failed
 	case e.Outcome == "":

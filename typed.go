@@ -1,6 +1,7 @@
 package session
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net/http"
@@ -97,6 +98,8 @@ type Scope[T any] struct {
 	hadTok  bool                 // the client presented a token
 	after   []func(token string) // OnCommit
 	outcome Outcome              // of the load, then of the commit, for the Observer
+	held    *[]byte              // pooled buffer holding mine, until the last commit
+	mine    []byte               // val's encoding when first committed, to see later changes
 	merges  int
 	size    int // of the record last read or written, for the Observer
 	ops     [1]store.Op
@@ -448,10 +451,17 @@ func (s *Scope[T]) adopt(rec record) bool {
 
 // Commit saves the session if it changed (or its token must change, or its
 // idle deadline is due for a refresh) and reports what the transport must
-// send. It does its work once; later calls return a zero Result. A failed
-// save returns an error and a Result with nothing to send, so the client
-// keeps its old token and nothing is lost; a change that conflicted with
-// another request's fails with ErrConflict.
+// send. A failed save returns an error and a Result with nothing to send, so
+// the client keeps its old token and nothing is lost; a change that
+// conflicted with another request's fails with ErrConflict.
+//
+// The first call does that work. A later call, once the response has
+// started, looks for changes made to the payload since, which would
+// otherwise be lost without a word (a flash message popped after the page
+// was written): when the session is kept on the server under the token the
+// client already holds, it saves them as the first call would (merged, or
+// ErrConflict), with nothing to send; otherwise it saves nothing and returns
+// ErrLate. Calls after that return a zero Result.
 func (s *Scope[T]) Commit(ctx context.Context) (Result, error) {
 	res, after, err := s.commitOnce(ctx)
 	if err == nil && len(after) > 0 {
@@ -467,13 +477,17 @@ func (s *Scope[T]) Commit(ctx context.Context) (Result, error) {
 }
 
 // commitOnce commits, the first time it is called, and returns the
-// OnCommit functions to run then.
+// OnCommit functions to run then; later, it saves late changes.
 func (s *Scope[T]) commitOnce(ctx context.Context) (_ Result, after []func(string), _ error) {
 	s.lock()
 	defer s.mu.Unlock()
 	st := s.state
 	if st == committed {
-		return Result{}, nil, nil
+		if err := s.again(ctx); err != nil {
+			return Result{}, nil, err
+		}
+		after, s.after = s.after, nil
+		return Result{}, after, nil
 	}
 	s.state = committed
 	after, s.after = s.after, nil
@@ -490,7 +504,16 @@ func (s *Scope[T]) commitOnce(ctx context.Context) (_ Result, after []func(strin
 	if observe {
 		start = time.Now()
 	}
-	err := s.m.kind.commit(ctx, s)
+	bp, env, err := s.encode()
+	if err != nil {
+		err = fmt.Errorf("%w: %v", ErrEncode, err)
+	} else if err = s.m.kind.commit(ctx, s, env); err == nil {
+		// Held for the next call, which compares the payload with it;
+		// what the kinds keep as their base may share it.
+		s.held, s.mine = bp, env[envHeader:]
+	} else {
+		release(bp)
+	}
 	if observe {
 		s.observeCommit(ctx, start, err)
 	}
@@ -510,20 +533,54 @@ func (s *Scope[T]) commitOnce(ctx context.Context) (_ Result, after []func(strin
 	return res, after, nil
 }
 
-// encode returns the encoding of s.val in a pooled buffer, after room for
-// the envelope's header. put returns the buffer.
-func (s *Scope[T]) encode() (buf []byte, put func(), err error) {
-	bp := bufPool.Get().(*[]byte)
-	put = func() {
-		if cap(*bp) <= maxPooledBuf {
-			bufPool.Put(bp)
-		}
+// again saves what changed in the payload since the first commit, where
+// that needs nothing sent to the client; see [Scope.Commit]. s is locked.
+func (s *Scope[T]) again(ctx context.Context) error {
+	held := s.held
+	if held == nil {
+		return nil // nothing was committed, or this ran already
 	}
-	buf, err = s.m.codec.Append((*bp)[:envHeader], s.val)
-	*bp = buf[:0]
+	defer func() {
+		s.held, s.mine, s.base = nil, nil, record{md: s.base.md}
+		release(held)
+	}()
+	bp, env, err := s.encode()
 	if err != nil {
-		put()
+		return fmt.Errorf("%w: %v", ErrEncode, err)
+	}
+	defer release(bp)
+	if payload := env[envHeader:]; bytes.Equal(payload, s.mine) || s.m.mapsInside && s.same(s.mine) {
+		return nil
+	}
+	var start time.Time
+	observe := s.m.observer.Enabled(ctx)
+	if observe {
+		start = time.Now()
+	}
+	s.outcome, s.size = "", 0
+	err = s.m.kind.again(ctx, s, env)
+	if observe {
+		s.observeCommit(ctx, start, err)
+	}
+	return err
+}
+
+// encode returns the encoding of s.val after room for the envelope's
+// header, in the pooled buffer bp, which release returns.
+func (s *Scope[T]) encode() (bp *[]byte, env []byte, err error) {
+	bp = bufPool.Get().(*[]byte)
+	env, err = s.m.codec.Append((*bp)[:envHeader], s.val)
+	*bp = env[:0]
+	if err != nil {
+		release(bp)
 		return nil, nil, err
 	}
-	return buf, put, nil
+	return bp, env, nil
+}
+
+// release returns a buffer of encode to the pool.
+func release(bp *[]byte) {
+	if cap(*bp) <= maxPooledBuf {
+		bufPool.Put(bp)
+	}
 }

@@ -3,9 +3,11 @@
 // [New] returns a func(http.Handler) http.Handler, the shape the standard
 // library, chi and gorilla/mux all accept. For each request it reads the token
 // (from the session cookie, or from a header for API clients), attaches a lazy
-// session to the request's context and, when the response starts, commits it
-// once: a request that never touches its session costs no store I/O and sets
-// no cookie. The body is never buffered.
+// session to the request's context and, when the response starts, commits it:
+// a request that never touches its session costs no store I/O and sets no
+// cookie. The body is never buffered. When the handler returns after the
+// response started, the session is committed again, so changes made in
+// between are saved where they can be and logged where they cannot.
 package middleware
 
 import (
@@ -17,6 +19,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 
 	"github.com/typedsession/session"
 )
@@ -45,8 +48,9 @@ type Options struct {
 	// DefaultErrorHandler with Logger.
 	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
 
-	// Logger receives the default error handler's reports; nil means
-	// slog.Default().
+	// Logger receives the default error handler's reports, and warnings of
+	// session changes made after the response started that could not be
+	// saved; nil means slog.Default().
 	Logger *slog.Logger
 }
 
@@ -80,11 +84,16 @@ type middleware struct {
 	header bool
 	vary   string
 	onErr  func(http.ResponseWriter, *http.Request, error)
+	logger *slog.Logger
+	warned routes // where changes after the response started were lost
 }
 
 // New returns middleware that gives each request a session of m.
 func New(m Manager, opts Options) func(http.Handler) http.Handler {
-	mw := &middleware{m: m, name: m.CookieName(), vary: "Cookie", onErr: opts.ErrorHandler}
+	mw := &middleware{m: m, name: m.CookieName(), vary: "Cookie", onErr: opts.ErrorHandler, logger: opts.Logger}
+	if mw.logger == nil {
+		mw.logger = slog.Default()
+	}
 	if opts.Header != "" {
 		mw.name = http.CanonicalHeaderKey(opts.Header)
 		mw.header = true
@@ -111,7 +120,64 @@ func (mw *middleware) serve(next http.Handler, w http.ResponseWriter, r *http.Re
 	r = r.WithContext(ctx)
 	rw := &writer{ResponseWriter: w, mw: mw, r: r, c: c}
 	next.ServeHTTP(rw, r)
-	rw.commit()
+	if !rw.committed {
+		rw.commit()
+		return
+	}
+	if !rw.failed {
+		// The response started before the handler was done with the
+		// session: save what it changed since, or say it was lost.
+		if _, err := c.Commit(context.WithoutCancel(r.Context())); err != nil {
+			mw.late(r, err)
+		}
+	}
+}
+
+// late reports a change made after the response started that could not be
+// saved: ErrLate once per route, since the handler will do it again on
+// every request, and anything else (a conflict, a store failure) each time.
+func (mw *middleware) late(r *http.Request, err error) {
+	level := slog.LevelError
+	if errors.Is(err, session.ErrConflict) {
+		level = slog.LevelWarn
+	}
+	if errors.Is(err, session.ErrLate) {
+		route := r.Pattern
+		if route == "" {
+			route = r.Method + " " + r.URL.Path
+		}
+		if !mw.warned.first(route) {
+			return
+		}
+		level = slog.LevelWarn
+	}
+	mw.logger.Log(r.Context(), level, "session changed after the response started",
+		"err", err, "method", r.Method, "path", r.URL.Path, "pattern", r.Pattern)
+}
+
+// routes remembers up to maxRoutes routes, so a warning is logged once per
+// route however many there are, within bounded memory: an application
+// whose routes are not patterns (paths with ids in them) stops being warned
+// about new ones when it is full, which the last warning says.
+type routes struct {
+	mu   sync.Mutex
+	seen map[string]bool
+}
+
+const maxRoutes = 1024
+
+// first reports whether route is new, remembering it.
+func (rs *routes) first(route string) bool {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if rs.seen[route] || len(rs.seen) > maxRoutes {
+		return false
+	}
+	if rs.seen == nil {
+		rs.seen = make(map[string]bool)
+	}
+	rs.seen[route] = true
+	return true
 }
 
 // writer commits the session the moment the response starts, while headers
@@ -169,7 +235,10 @@ func (w *writer) commit() bool {
 //	}
 //	conn, err := upgrader.Upgrade(w, r, w.Header())
 //
-// Changes made to the session after Commit are not saved. Commit finds the
+// Changes made to the session after Commit are saved when the handler
+// returns where the client already holds the session's token, and
+// otherwise lost with a warning logged once per route (see
+// session.Scope.Commit). Commit finds the
 // middleware's writer through the Unwrap methods of writers wrapped around
 // it; it returns nil when there is none and, when a commit failed and the
 // error handler answered instead, ErrAborted.
