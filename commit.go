@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"time"
+	"unsafe"
 
 	"github.com/typedsession/session/store"
 )
@@ -27,6 +28,10 @@ const maxMerges = 8
 // successors.
 const maxFollow = 4
 
+// ad returns key as the associated data that binds a record to it, without
+// a copy: the cipher only reads it.
+func ad(key string) []byte { return unsafe.Slice(unsafe.StringData(key), len(key)) }
+
 func keyOf(token string) string {
 	var kb [keyLen]byte
 	storeKey(&kb, token)
@@ -37,8 +42,9 @@ func (k *serverSide[T]) load(s *Scope[T], now int64) error {
 	if !validToken(s.token) {
 		return nil // hostile input never reaches the store
 	}
-	storeKey(&s.kb, s.token)
-	s.key = string(s.kb[:])
+	var kb [keyLen]byte
+	storeKey(&kb, s.token)
+	s.key = string(kb[:])
 	raw, found, err := k.st.Load(s.ctx, s.key)
 	if err != nil {
 		return fmt.Errorf("%w: load: %w", ErrStore, err)
@@ -47,7 +53,7 @@ func (k *serverSide[T]) load(s *Scope[T], now int64) error {
 		return nil
 	}
 	s.size = len(raw)
-	rec, ok := k.m.open(raw, s.kb[:])
+	rec, ok := k.m.open(raw, ad(s.key))
 	if !ok {
 		s.outcome = Unreadable
 		// Sealed with a key this instance lacks (another instance may hold
@@ -123,7 +129,7 @@ func (k *serverSide[T]) theirs(cur []byte, key string, now int64) (record, bool)
 	if len(cur) == 0 {
 		return record{}, false
 	}
-	rec, ok := k.m.open(cur, []byte(key))
+	rec, ok := k.m.open(cur, ad(key))
 	if !ok || rec.md.marker() || !k.m.live(rec.md, now) {
 		return record{}, false
 	}
@@ -209,7 +215,7 @@ func (k *serverSide[T]) again(ctx context.Context, s *Scope[T], env []byte) erro
 func (k *serverSide[T]) swap(ctx context.Context, s *Scope[T], env []byte, md meta) ([]byte, []store.Op, error) {
 	rec := envelope(env, md) // a store keeps no reference to what it is given
 	if k.m.cipher != nil {
-		rec = k.m.seal(rec, []byte(s.key))
+		rec = k.m.seal(rec, ad(s.key))
 	} else if s.state != committed {
 		rec = bytes.Clone(rec) // kept as the base of later writes
 	}
@@ -273,7 +279,7 @@ func (k *serverSide[T]) create(ctx context.Context, s *Scope[T], env []byte, now
 	if err := k.bind(ctx, &md, key); err != nil {
 		return err
 	}
-	rec := m.seal(envelope(env, md), []byte(key))
+	rec := m.seal(envelope(env, md), ad(key))
 	ops := s.oneOp(store.Op{Key: key, New: rec, Expiry: expiry(md)})
 	if err := k.write(ctx, ops); err != nil {
 		return err
@@ -348,10 +354,10 @@ func (k *serverSide[T]) rotate(ctx context.Context, s *Scope[T], env []byte, now
 	}
 	mk := make([]byte, envHeader, envHeader+keyLen)
 	putEnvelope(mk, meta{flags: flagMarker, created: now, absolute: now + m.grace})
-	mk = m.seal(append(mk, key...), []byte(s.key))
+	mk = m.seal(append(mk, key...), ad(s.key))
 	var prev []byte // what this rotation wrote under key
 	for range maxMerges {
-		rec := m.seal(envelope(env, md), []byte(key))
+		rec := m.seal(envelope(env, md), ad(key))
 		ops := []store.Op{
 			{Key: key, Old: prev, New: rec, Expiry: expiry(md)},
 			{Key: s.key, Old: s.base.raw, New: mk, Expiry: time.UnixMilli(now + m.grace)},
@@ -368,7 +374,7 @@ func (k *serverSide[T]) rotate(ctx context.Context, s *Scope[T], env []byte, now
 			// Another request rotated the session first (a double-submitted
 			// login): this one ends as a session of its own, not linked to
 			// the old token.
-			if cur, ok := m.open(ops[1].Current, []byte(s.key)); ok && cur.md.marker() {
+			if cur, ok := m.open(ops[1].Current, ad(s.key)); ok && cur.md.marker() {
 				done = true
 			}
 		}
@@ -434,7 +440,7 @@ func (k *serverSide[T]) end(ctx context.Context, s *Scope[T]) error {
 			expect = ops[0].Current // changed meanwhile: delete that
 			continue
 		}
-		rec, ok := k.m.open(expect, []byte(key))
+		rec, ok := k.m.open(expect, ad(key))
 		if ok && rec.md.bound() {
 			k.unbind(ctx, rec.md.owner, key)
 		}

@@ -178,7 +178,7 @@ func (m *Manager[T]) Sessions(ctx context.Context, owner string) ([]Device, erro
 	now := m.now().UnixMilli()
 	var out []Device
 	for _, e := range entries {
-		rec, ok := m.open(e.Record, []byte(e.Key))
+		rec, ok := m.open(e.Record, ad(e.Key))
 		if !ok || rec.md.marker() || !m.live(rec.md, now) || rec.md.owner != owner || rec.md.epoch != string(ep) {
 			continue
 		}
@@ -219,7 +219,7 @@ func (m *Manager[T]) Revoke(ctx context.Context, owner, handle string) error {
 		if !found {
 			return ErrNotFound
 		}
-		rec, ok := m.open(raw, []byte(handle))
+		rec, ok := m.open(raw, ad(handle))
 		if !ok || rec.md.marker() || rec.md.owner != owner {
 			return ErrNotFound
 		}

@@ -103,7 +103,6 @@ type Scope[T any] struct {
 	merges  int
 	size    int // of the record last read or written, for the Observer
 	ops     [1]store.Op
-	kb      [keyLen]byte // key, as bytes: associated data for the cipher
 }
 
 // record is a session record as the store holds it, and what it holds.
