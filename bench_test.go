@@ -175,6 +175,23 @@ func BenchmarkRequest(b *testing.B) {
 			}))
 			benchRequest(b, h, seed(b, h))
 		})
+		b.Run(s.name+"/update", func(b *testing.B) {
+			m := s.manager(b)
+			h := middleware.New(m, middleware.Options{})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				err := m.Update(r, func(p *benchSess) error {
+					if p.UserID == 0 {
+						*p = fullSess()
+					}
+					p.LastSeen++
+					return nil
+				})
+				if err != nil {
+					b.Error(err)
+				}
+				w.WriteHeader(http.StatusOK)
+			}))
+			benchRequest(b, h, seed(b, h))
+		})
 		b.Run(s.name+"/new", func(b *testing.B) {
 			m := s.manager(b)
 			h := middleware.New(m, middleware.Options{})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

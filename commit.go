@@ -463,7 +463,7 @@ func (k *serverSide[T]) end(ctx context.Context, s *Scope[T]) error {
 	return fmt.Errorf("%w: delete: the session kept changing", ErrStore)
 }
 
-func (k *serverSide[T]) update(s *Scope[T], fn func(*T) error) error {
+func (k *serverSide[T]) update(s *Scope[T], fn func(*T) error) (err error) {
 	m := k.m
 	ctx := s.ctx
 	if s.destroy {
@@ -471,37 +471,48 @@ func (k *serverSide[T]) update(s *Scope[T], fn func(*T) error) error {
 			return err
 		}
 	}
+	if !s.found && s.base.md.marker() {
+		return fmt.Errorf("%w: the session's token was retired by a login", ErrConflict)
+	}
+	// fn runs on the session itself first, since it rarely has to run
+	// again; what it changed is undone if it fails or nothing is saved.
+	pending, err := m.codec.Append(nil, s.val)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrEncode, err)
+	}
+	orig := pending
+	dirty := true
+	defer func() {
+		if dirty {
+			if x := new(T); m.codec.Unmarshal(orig, x) == nil {
+				*s.val = *x
+			}
+		}
+	}()
 	if !s.found {
-		if s.base.md.marker() {
-			return fmt.Errorf("%w: the session's token was retired by a login", ErrConflict)
-		}
-		x, err := m.clone(s.val)
-		if err != nil {
+		if err := s.run(fn, s.val); err != nil {
 			return err
 		}
-		if err := s.run(fn, x); err != nil {
-			return err
-		}
-		*s.val = *x
 		bp, env, err := s.encode()
 		if err != nil {
 			return fmt.Errorf("%w: %v", ErrEncode, err)
 		}
 		defer release(bp)
 		if s.empty(env[envHeader:]) {
+			dirty = false
 			return nil
 		}
-		return k.create(ctx, s, env, m.now().UnixMilli())
+		if err := k.create(ctx, s, env, m.now().UnixMilli()); err != nil {
+			return err
+		}
+		dirty = false
+		return nil
 	}
 
 	mu := m.stripe(s.key)
 	mu.Lock()
 	defer mu.Unlock()
 	stop := time.Now().Add(m.updateIn)
-	pending, err := m.codec.Append(nil, s.val)
-	if err != nil {
-		return fmt.Errorf("%w: %v", ErrEncode, err)
-	}
 	pmd := s.md
 	// A Login still to come binds the session as it rotates to its new
 	// token; the record under the old one keeps its binding meanwhile.
@@ -509,27 +520,32 @@ func (k *serverSide[T]) update(s *Scope[T], fn func(*T) error) error {
 	if s.regen {
 		pmd.bind(s.base.md.binding())
 	}
+	x := s.val
 	for try := 0; ; try++ {
-		x := new(T)
-		if err := m.codec.Unmarshal(pending, x); err != nil {
-			return fmt.Errorf("%w: %v", ErrEncode, err)
+		if try > 0 {
+			x = new(T)
+			if err := m.codec.Unmarshal(pending, x); err != nil {
+				return fmt.Errorf("%w: %v", ErrEncode, err)
+			}
 		}
 		if err := s.run(fn, x); err != nil {
 			return err
 		}
-		mine, err := m.codec.Append(nil, x)
+		bp, mine, err := s.encodeOf(x)
 		if err != nil {
 			return fmt.Errorf("%w: %v", ErrEncode, err)
 		}
 		now := m.now().UnixMilli()
 		md := m.touched(pmd, now)
-		env := withHeader(m.carryUnknown(s.base.payload, mine))
+		env := withHeader(m.carryUnknown(s.base.payload, mine[envHeader:]))
+		release(bp)
 		rec, ops, err := k.swap(ctx, s, env, md)
 		if err != nil {
 			return err
 		}
 		if ops[0].Applied {
 			*s.val = *x
+			dirty = false
 			s.md = md
 			s.base = record{raw: rec, md: md, payload: env[envHeader:]}
 			if s.regen {
@@ -559,17 +575,4 @@ func (k *serverSide[T]) update(s *Scope[T], fn func(*T) error) error {
 			time.Sleep(time.Duration(rand.Int64N(int64(min(time.Millisecond<<try, 20*time.Millisecond)))))
 		}
 	}
-}
-
-// clone returns a deep copy of v, through the codec.
-func (m *Manager[T]) clone(v *T) (*T, error) {
-	b, err := m.codec.Append(nil, v)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrEncode, err)
-	}
-	x := new(T)
-	if err := m.codec.Unmarshal(b, x); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrEncode, err)
-	}
-	return x, nil
 }

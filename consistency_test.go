@@ -243,16 +243,59 @@ func TestUpdateRerunsOnConflict(t *testing.T) {
 	}
 }
 
+// TestUpdateFnErrorSavesNothing: when fn fails, on its first run or on a
+// re-run after a conflict, nothing is saved and the session the handler
+// holds is as it was before Update, changes made by earlier runs undone.
 func TestUpdateFnErrorSavesNothing(t *testing.T) {
-	m := newMgr[counted](t, memstore.New(memstore.Options{SweepInterval: -1}), session.Options{})
-	tok := saved(t, m, counted{Count: 1})
-	s := m.Begin(context.Background(), tok)
 	errNo := errors.New("no")
-	if err := s.Update(func(c *counted) error { c.Count = 99; return errNo }); err != errNo {
-		t.Fatalf("Update = %v, want fn's error", err)
-	}
-	if p, _ := s.Get(); p.Count != 1 {
-		t.Fatalf("a failed fn changed the session to %+v", p)
+	for _, tc := range []struct {
+		name   string
+		seeded bool // a saved session, not a new one
+		failOn int  // the run of fn that fails
+	}{
+		{"first run", true, 1},
+		{"re-run after a conflict", true, 2},
+		{"new session", false, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := newMgr[counted](t, memstore.New(memstore.Options{SweepInterval: -1}), session.Options{})
+			ctx := context.Background()
+			tok := ""
+			if tc.seeded {
+				tok = saved(t, m, counted{Count: 1})
+			}
+			s := m.Begin(ctx, tok)
+			p, _ := s.Get()
+			p.Note = "pending"
+			want := *p
+			if tc.failOn > 1 {
+				other := m.Begin(ctx, tok)
+				other.Get()
+				if err := other.Update(func(c *counted) error { c.Count += 10; return nil }); err != nil {
+					t.Fatal(err)
+				}
+			}
+			runs := 0
+			err := s.Update(func(c *counted) error {
+				runs++
+				c.Count += 100
+				if runs == tc.failOn {
+					return errNo
+				}
+				return nil
+			})
+			if err != errNo || runs != tc.failOn {
+				t.Fatalf("Update = %v after %d runs, want fn's error after %d", err, runs, tc.failOn)
+			}
+			if got, _ := s.Get(); got != p || *got != want {
+				t.Fatalf("a failed fn left the session at %+v (same pointer: %v), want %+v", *got, got == p, want)
+			}
+			if tc.seeded {
+				if got := load(t, m, tok).Count; got != 1+10*(tc.failOn-1) {
+					t.Fatalf("stored count %d: fn's change was saved", got)
+				}
+			}
+		})
 	}
 }
 

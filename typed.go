@@ -177,10 +177,12 @@ func (m *Manager[T]) Get(r *http.Request) *T {
 func (m *Manager[T]) Load(r *http.Request) (*T, error) { return m.Scope(r).Get() }
 
 // Update changes the request's session with fn and saves it at once, as an
-// exact read-modify-write: fn runs on a fresh copy of the session (with the
-// request's pending changes), the result is saved only if no other request
-// saved the session meanwhile, and otherwise fn runs again on the newer
-// copy. Once saved, the result is in the *T that Get returns. Requests of one
+// exact read-modify-write: fn runs on the session (with the request's
+// pending changes), the result is saved only if no other request saved the
+// session meanwhile, and otherwise fn runs again on a fresh copy of the
+// newer session. Once saved, the result is in the *T that Get returns; if
+// fn fails or nothing can be saved, that *T is put back as it was before
+// Update. Requests of one
 // session queue inside this process; across instances, retries stop after
 // Options.UpdateTimeout with ErrConflict.
 //
@@ -566,9 +568,12 @@ func (s *Scope[T]) again(ctx context.Context) error {
 
 // encode returns the encoding of s.val after room for the envelope's
 // header, in the pooled buffer bp, which release returns.
-func (s *Scope[T]) encode() (bp *[]byte, env []byte, err error) {
+func (s *Scope[T]) encode() (bp *[]byte, env []byte, err error) { return s.encodeOf(s.val) }
+
+// encodeOf is encode for v.
+func (s *Scope[T]) encodeOf(v *T) (bp *[]byte, env []byte, err error) {
 	bp = bufPool.Get().(*[]byte)
-	env, err = s.m.codec.Append((*bp)[:envHeader], s.val)
+	env, err = s.m.codec.Append((*bp)[:envHeader], v)
 	*bp = env[:0]
 	if err != nil {
 		release(bp)
