@@ -894,14 +894,11 @@ func TestDestroyIsNotUndone(t *testing.T) {
 	mem := newMem(memstore.Options{SweepInterval: -1})
 	m, _ := session.New[appSess](mem, session.Options{})
 	ctx := context.Background()
-	tx := m.Begin(ctx, "")
-	p, _ := tx.Get()
-	p.User = "alice"
-	res, _ := tx.Commit(ctx)
+	token := sessiontest.Seed(t, m, appSess{User: "alice"})
 
-	slow := m.Begin(ctx, res.Token)
-	p, _ = slow.Get()
-	logout := m.Begin(ctx, res.Token)
+	slow := m.Begin(ctx, token)
+	p, _ := slow.Get()
+	logout := m.Begin(ctx, token)
 	logout.Destroy()
 	if _, err := logout.Commit(ctx); err != nil {
 		t.Fatal(err)
@@ -916,7 +913,7 @@ func TestDestroyIsNotUndone(t *testing.T) {
 	if mem.Len() != 0 || got.Send || got.Clear {
 		t.Fatalf("after logout, a slower request's commit = %+v and %d records; want nothing saved or sent", got, mem.Len())
 	}
-	if p, _ := m.Begin(ctx, res.Token).Get(); p.User != "" {
+	if p, _ := m.Begin(ctx, token).Get(); p.User != "" {
 		t.Fatalf("the logged-out token opens %+v", p)
 	}
 }
@@ -927,14 +924,11 @@ func TestRegenerateAfterDestroy(t *testing.T) {
 	mem := newMem(memstore.Options{SweepInterval: -1})
 	m, _ := session.New[appSess](mem, session.Options{})
 	ctx := context.Background()
-	tx := m.Begin(ctx, "")
-	p, _ := tx.Get()
-	p.User = "alice"
-	res, _ := tx.Commit(ctx)
+	token := sessiontest.Seed(t, m, appSess{User: "alice"})
 
-	login := m.Begin(ctx, res.Token)
+	login := m.Begin(ctx, token)
 	login.Regenerate()
-	logout := m.Begin(ctx, res.Token)
+	logout := m.Begin(ctx, token)
 	logout.Destroy()
 	if _, err := logout.Commit(ctx); err != nil {
 		t.Fatal(err)
@@ -949,11 +943,8 @@ func TestRegenerateAfterDestroy(t *testing.T) {
 
 	// Two logins racing (a double-submitted form): both end logged in, the
 	// second as a session of its own, and the old token opens neither.
-	tx = m.Begin(ctx, "")
-	p, _ = tx.Get()
-	p.User = "bob"
-	res, _ = tx.Commit(ctx)
-	a, b := m.Begin(ctx, res.Token), m.Begin(ctx, res.Token)
+	token = sessiontest.Seed(t, m, appSess{User: "bob"})
+	a, b := m.Begin(ctx, token), m.Begin(ctx, token)
 	a.Regenerate()
 	b.Regenerate()
 	ra, erra := a.Commit(ctx)
@@ -966,7 +957,7 @@ func TestRegenerateAfterDestroy(t *testing.T) {
 			t.Fatalf("a racing login's token opens %+v, %v; want bob", p, err)
 		}
 	}
-	if p, _ := m.Begin(ctx, res.Token).Get(); p.User != "" {
+	if p, _ := m.Begin(ctx, token).Get(); p.User != "" {
 		t.Fatalf("the pre-login token opens %+v", p)
 	}
 }
@@ -1029,11 +1020,7 @@ func TestRecordsAreBoundToTheirKey(t *testing.T) {
 	ctx := context.Background()
 	tokens := map[string]string{}
 	for _, user := range []string{"admin", "mallory"} {
-		tx := m.Begin(ctx, "")
-		p, _ := tx.Get()
-		p.User = user
-		res, _ := tx.Commit(ctx)
-		tokens[user] = res.Token
+		tokens[user] = sessiontest.Seed(t, m, appSess{User: user})
 	}
 	recs := map[string][]byte{}
 	mem.Range(func(k string, r []byte) bool { recs[k] = r; return true })
@@ -1122,13 +1109,10 @@ func TestShorterLifetimeAppliesToIssuedSessions(t *testing.T) {
 	mem := newMem(memstore.Options{SweepInterval: -1, Now: clock.Now})
 	long, _ := session.New[appSess](mem, session.Options{Now: clock.Now, Lifetime: 30 * 24 * time.Hour})
 	ctx := context.Background()
-	tx := long.Begin(ctx, "")
-	p, _ := tx.Get()
-	p.User = "u"
-	res, _ := tx.Commit(ctx)
+	token := sessiontest.Seed(t, long, appSess{User: "u"})
 	clock.Advance(2 * time.Hour)
 	short, _ := session.New[appSess](mem, session.Options{Now: clock.Now, Lifetime: time.Hour})
-	if p, _ := short.Begin(ctx, res.Token).Get(); p.User != "" {
+	if p, _ := short.Begin(ctx, token).Get(); p.User != "" {
 		t.Fatal("a session older than the new Lifetime still opens")
 	}
 }
