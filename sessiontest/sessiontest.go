@@ -13,10 +13,12 @@
 //
 //	clock := sessiontest.NewClock(time.Now())
 //	mgr, _ := session.New[Sess](st, session.Options{Now: clock.Now, IdleTimeout: time.Hour})
-//	srv := sessiontest.NewServer(t, mgr, app)
+//	srv := sessiontest.NewServer(t, mgr, app, middleware.Options{})
 //	c := srv.Client() // keeps cookies, as a browser does
-//	c.Get(srv.URL + "/login")
+//	srv.Do(t, c, "POST", "/login", url.Values{"user": {"ann"}})
 //	clock.Advance(2 * time.Hour)
+//	code, body := srv.Get(t, c, "/cart") // the session has expired
+//	if errs := srv.Errors(); len(errs) != 0 { ... }
 package sessiontest
 
 import (
