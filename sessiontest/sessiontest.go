@@ -180,7 +180,8 @@ func (s *Server[T]) Client() *http.Client {
 	return &c
 }
 
-// Token returns the session token the client c holds for the server, or "".
+// Token returns the session token the client c (from [Server.Client])
+// holds for the server, or "".
 func (s *Server[T]) Token(c *http.Client) string {
 	for _, ck := range c.Jar.Cookies(s.url()) {
 		if ck.Name == s.mgr.CookieName() {
@@ -190,8 +191,9 @@ func (s *Server[T]) Token(c *http.Client) string {
 	return ""
 }
 
-// SetToken makes the client c hold token for the server, as if the server
-// had set it: to replay an old token, or one copied from another client.
+// SetToken makes the client c (from [Server.Client]) hold token for the
+// server, as if the server had set it: to replay an old token, or one
+// copied from another client.
 func (s *Server[T]) SetToken(c *http.Client, token string) {
 	c.Jar.SetCookies(s.url(), []*http.Cookie{{Name: s.mgr.CookieName(), Value: token, Path: "/", Secure: true}})
 }
