@@ -155,3 +155,25 @@ func (s *failingStore) Write(ctx context.Context, ops []store.Op) error {
 	}
 	return s.Store.Write(ctx, ops)
 }
+
+// The server speaks HTTP/2 to its own clients and HTTP/1.1 to a client that
+// offers only that, as a websocket client does.
+func TestServerProtocols(t *testing.T) {
+	mgr, err := session.New[Sess](memstore.New(memstore.Options{}), session.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := sessiontest.NewServer(t, mgr, addToCart(mgr), middleware.Options{})
+	if res := srv.Do(t, srv.Client(), "GET", "/", nil); res.ProtoMajor != 2 {
+		t.Errorf("Client speaks %s, want HTTP/2", res.Proto)
+	}
+	h1 := srv.Client()
+	tr := h1.Transport.(*http.Transport).Clone()
+	tr.ForceAttemptHTTP2 = false
+	tr.TLSClientConfig.NextProtos = []string{"http/1.1"}
+	t.Cleanup(tr.CloseIdleConnections)
+	h1.Transport = tr
+	if res := srv.Do(t, h1, "GET", "/", nil); res.ProtoMajor != 1 {
+		t.Errorf("an HTTP/1.1 client got %s", res.Proto)
+	}
+}

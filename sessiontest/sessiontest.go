@@ -24,6 +24,7 @@ package sessiontest
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -145,6 +146,11 @@ type Server[T any] struct {
 // middleware.New(mgr, opts) (TLS, since session cookies are Secure by
 // default) and closes it when the test ends. The server keeps every error
 // the middleware hands to its error handler, for [Server.Errors].
+//
+// Like a browser's server, it speaks HTTP/2 to clients that offer it (those
+// of [Server.Client]: concurrent requests share one connection rather than
+// each paying for a TLS handshake) and HTTP/1.1 to the others, such as a
+// websocket client, whose upgrade hijacks the connection.
 func NewServer[T any](tb testing.TB, mgr *session.Manager[T], h http.Handler, opts middleware.Options) *Server[T] {
 	s := &Server[T]{mgr: mgr}
 	handle := opts.ErrorHandler
@@ -157,7 +163,10 @@ func NewServer[T any](tb testing.TB, mgr *session.Manager[T], h http.Handler, op
 		s.mu.Unlock()
 		handle(w, r, err)
 	}
-	s.Server = httptest.NewTLSServer(middleware.New(mgr, opts)(h))
+	s.Server = httptest.NewUnstartedServer(middleware.New(mgr, opts)(h))
+	s.EnableHTTP2 = true
+	s.TLS = &tls.Config{NextProtos: []string{"h2", "http/1.1"}}
+	s.StartTLS()
 	tb.Cleanup(s.Close)
 	return s
 }
