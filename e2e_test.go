@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"strings"
@@ -121,14 +120,12 @@ func (s *memTally) Len() int {
 }
 
 type app struct {
-	t      *testing.T
-	clock  *sessiontest.Clock
-	mem    *memTally
-	store  *countingStore
-	mgr    *session.Manager[appSess]
-	errs   []error
-	errsMu sync.Mutex
-	srv    *httptest.Server
+	t     *testing.T
+	clock *sessiontest.Clock
+	mem   *memTally
+	store *countingStore
+	mgr   *session.Manager[appSess]
+	srv   *sessiontest.Server[appSess]
 }
 
 // newApp serves the demo's routes through the middleware on a TLS test
@@ -155,9 +152,6 @@ func newApp(t *testing.T, opts session.Options, mwOpts middleware.Options) *app 
 	a.mgr = mgr
 	if mwOpts.ErrorHandler == nil {
 		mwOpts.ErrorHandler = func(w http.ResponseWriter, r *http.Request, err error) {
-			a.errsMu.Lock()
-			a.errs = append(a.errs, err)
-			a.errsMu.Unlock()
 			http.Error(w, "session trouble", http.StatusServiceUnavailable)
 		}
 	}
@@ -203,22 +197,13 @@ func newApp(t *testing.T, opts session.Options, mwOpts middleware.Options) *app 
 		}
 		mgr.Get(r).Counter = 99 // after the response started: saved at the handler's return
 	})
-	a.srv = httptest.NewTLSServer(middleware.New(mgr, mwOpts)(mux))
-	t.Cleanup(a.srv.Close)
+	a.srv = sessiontest.NewServer(t, mgr, mux, mwOpts)
 	return a
 }
 
 func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(v)
-}
-
-// client is a browser: a TLS client with a cookie jar.
-func (a *app) client() *http.Client {
-	c := a.srv.Client()
-	jar, _ := cookiejar.New(nil)
-	c.Jar = jar
-	return c
 }
 
 type reply struct {
@@ -228,38 +213,21 @@ type reply struct {
 	raw  string
 }
 
-func (a *app) do(c *http.Client, method, path string, form url.Values, cookies ...*http.Cookie) reply {
+func (a *app) do(c *http.Client, method, path string, form url.Values) reply {
 	a.t.Helper()
-	var body io.Reader
-	if form != nil {
-		body = strings.NewReader(form.Encode())
-	}
-	req, _ := http.NewRequest(method, a.srv.URL+path, body)
-	if form != nil {
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	}
-	for _, ck := range cookies {
-		req.AddCookie(ck)
-	}
-	res, err := c.Do(req)
-	if err != nil {
-		a.t.Fatal(err)
-	}
-	defer res.Body.Close()
+	res := a.srv.Do(a.t, c, method, path, form)
 	raw, _ := io.ReadAll(res.Body)
 	r := reply{code: res.StatusCode, h: res.Header, raw: string(raw)}
 	json.Unmarshal(raw, &r.body)
 	return r
 }
 
-func (a *app) sessionCookie(c *http.Client) *http.Cookie {
-	u, _ := url.Parse(a.srv.URL)
-	for _, ck := range c.Jar.Cookies(u) {
-		if ck.Name == a.mgr.CookieName() {
-			return ck
-		}
-	}
-	return nil
+// holding returns a new browser that holds token: a token replayed, or
+// planted by an attacker.
+func (a *app) holding(token string) *http.Client {
+	c := a.srv.Client()
+	a.srv.SetToken(c, token)
+	return c
 }
 
 func num(v any) int {
@@ -269,7 +237,7 @@ func num(v any) int {
 
 func TestCounter(t *testing.T) {
 	a := newApp(t, session.Options{}, middleware.Options{})
-	c := a.client()
+	c := a.srv.Client()
 	for want := 1; want <= 3; want++ {
 		r := a.do(c, "GET", "/", nil)
 		if r.code != 200 || num(r.body["counter"]) != want {
@@ -283,7 +251,7 @@ func TestCounter(t *testing.T) {
 
 func TestCookieAttributes(t *testing.T) {
 	a := newApp(t, session.Options{}, middleware.Options{})
-	r := a.do(a.client(), "GET", "/", nil)
+	r := a.do(a.srv.Client(), "GET", "/", nil)
 	sc := r.h.Get("Set-Cookie")
 	for _, want := range []string{"__Host-session=", "Path=/", "HttpOnly", "Secure", "SameSite=Lax", "Max-Age=86400"} {
 		if !strings.Contains(sc, want) {
@@ -330,7 +298,7 @@ func TestInvalidCookieOptions(t *testing.T) {
 
 func TestHostPrefixCookie(t *testing.T) {
 	a := newApp(t, session.Options{Cookie: session.Cookie{Name: "__Host-sid"}}, middleware.Options{})
-	c := a.client()
+	c := a.srv.Client()
 	a.do(c, "GET", "/", nil)
 	if r := a.do(c, "GET", "/", nil); num(r.body["counter"]) != 2 {
 		t.Fatalf("counter = %v, want 2", r.body["counter"])
@@ -339,7 +307,7 @@ func TestHostPrefixCookie(t *testing.T) {
 
 func TestAnonymousVisitStoresNothing(t *testing.T) {
 	a := newApp(t, session.Options{}, middleware.Options{})
-	c := a.client()
+	c := a.srv.Client()
 	for _, path := range []string{"/whoami", "/static"} {
 		r := a.do(c, "GET", path, nil)
 		if r.code != 200 || r.h.Get("Set-Cookie") != "" {
@@ -356,7 +324,7 @@ func TestAnonymousVisitStoresNothing(t *testing.T) {
 
 func TestNoStoreIOWithoutGet(t *testing.T) {
 	a := newApp(t, session.Options{}, middleware.Options{})
-	c := a.client()
+	c := a.srv.Client()
 	a.do(c, "GET", "/", nil)
 	before := a.store.loads.Load() + a.store.saves.Load()
 	r := a.do(c, "GET", "/static", nil)
@@ -370,7 +338,7 @@ func TestNoStoreIOWithoutGet(t *testing.T) {
 
 func TestHeaders(t *testing.T) {
 	a := newApp(t, session.Options{}, middleware.Options{})
-	c := a.client()
+	c := a.srv.Client()
 	r := a.do(c, "GET", "/", nil)
 	if got := r.h.Get("Cache-Control"); got != "no-store" {
 		t.Errorf("response setting a cookie: Cache-Control %q, want no-store", got)
@@ -392,7 +360,7 @@ func TestHeaders(t *testing.T) {
 
 func TestReadOnlyWritesNothing(t *testing.T) {
 	a := newApp(t, session.Options{}, middleware.Options{})
-	c := a.client()
+	c := a.srv.Client()
 	a.do(c, "GET", "/", nil)
 	saves := a.store.saves.Load()
 	for range 3 {
@@ -407,23 +375,21 @@ func TestReadOnlyWritesNothing(t *testing.T) {
 
 func TestRegenerateOnLogin(t *testing.T) {
 	a := newApp(t, session.Options{}, middleware.Options{})
-	c := a.client()
+	c := a.srv.Client()
 	a.do(c, "GET", "/", nil)
-	old := a.sessionCookie(c)
+	old := a.srv.Token(c)
 	r := a.do(c, "POST", "/login", url.Values{"user": {"ann"}})
 	if r.body["user"] != "ann" {
 		t.Fatalf("login = %v", r.body)
 	}
-	now := a.sessionCookie(c)
-	if now.Value == old.Value {
+	if a.srv.Token(c) == old {
 		t.Fatal("login kept the token")
 	}
 	if r := a.do(c, "GET", "/whoami", nil); r.body["user"] != "ann" || num(r.body["counter"]) != 1 {
 		t.Fatalf("after login whoami = %v, want ann with the counter kept", r.body)
 	}
 	// The pre-login token is worthless now.
-	stranger := a.srv.Client()
-	if r := a.do(stranger, "GET", "/whoami", nil, old); r.body["user"] != "" || num(r.body["counter"]) != 0 {
+	if r := a.do(a.holding(old), "GET", "/whoami", nil); r.body["user"] != "" || num(r.body["counter"]) != 0 {
 		t.Fatalf("old token still logged in: %v", r.body)
 	}
 	// The old key holds only a marker of the rotation, which lives for
@@ -439,39 +405,39 @@ func TestRegenerateOnLogin(t *testing.T) {
 
 func TestDestroy(t *testing.T) {
 	a := newApp(t, session.Options{}, middleware.Options{})
-	c := a.client()
+	c := a.srv.Client()
 	a.do(c, "POST", "/login", url.Values{"user": {"bob"}})
-	old := a.sessionCookie(c)
+	old := a.srv.Token(c)
 	r := a.do(c, "POST", "/logout", nil)
 	if sc := r.h.Get("Set-Cookie"); !strings.Contains(sc, "Max-Age=0") {
 		t.Fatalf("logout Set-Cookie %q does not expire the cookie", sc)
 	}
-	if a.sessionCookie(c) != nil {
+	if a.srv.Token(c) != "" {
 		t.Fatal("the jar still holds the session cookie")
 	}
 	if n := a.mem.Len(); n != 0 {
 		t.Fatalf("store holds %d records after logout", n)
 	}
-	if r := a.do(a.srv.Client(), "GET", "/whoami", nil, old); r.body["user"] != "" {
+	if r := a.do(a.holding(old), "GET", "/whoami", nil); r.body["user"] != "" {
 		t.Fatalf("replayed cookie after logout: %v", r.body)
 	}
 }
 
 func TestUnknownTokenIsNotAdopted(t *testing.T) {
 	a := newApp(t, session.Options{}, middleware.Options{})
-	planted := &http.Cookie{Name: a.mgr.CookieName(), Value: strings.Repeat("A", 43)}
-	r := a.do(a.srv.Client(), "GET", "/", nil, planted)
+	planted := strings.Repeat("A", 43)
+	r := a.do(a.holding(planted), "GET", "/", nil)
 	sc := r.h.Get("Set-Cookie")
-	if sc == "" || strings.Contains(sc, planted.Value) {
+	if sc == "" || strings.Contains(sc, planted) {
 		t.Fatalf("Set-Cookie %q: want a fresh token, not the planted one", sc)
 	}
 }
 
 func TestHostileCookies(t *testing.T) {
 	a := newApp(t, session.Options{}, middleware.Options{})
-	c := a.client()
+	c := a.srv.Client()
 	a.do(c, "GET", "/", nil)
-	good := a.sessionCookie(c).Value
+	good := a.srv.Token(c)
 	flipped := []byte(good)
 	flipped[10] ^= 1
 	for name, v := range map[string]string{
@@ -514,14 +480,14 @@ func TestHostileCookies(t *testing.T) {
 			t.Fatalf("token %q: %+v, %v (store touched: %v)", v, p, err, a.store.loads.Load() != loads)
 		}
 	}
-	if len(a.errs) != 0 {
-		t.Fatalf("error handler called: %v", a.errs)
+	if errs := a.srv.Errors(); len(errs) != 0 {
+		t.Fatalf("error handler called: %v", errs)
 	}
 }
 
 func TestIdleTimeout(t *testing.T) {
 	a := newApp(t, session.Options{IdleTimeout: 20 * time.Minute}, middleware.Options{})
-	c := a.client()
+	c := a.srv.Client()
 	a.do(c, "GET", "/", nil)
 	// Reads keep the session alive; the refresh is throttled.
 	saves := a.store.saves.Load()
@@ -542,7 +508,7 @@ func TestIdleTimeout(t *testing.T) {
 
 func TestIdleRefreshIsThrottled(t *testing.T) {
 	a := newApp(t, session.Options{IdleTimeout: 40 * time.Minute}, middleware.Options{})
-	c := a.client()
+	c := a.srv.Client()
 	a.do(c, "GET", "/", nil)
 	saves := a.store.saves.Load()
 	a.clock.Advance(9 * time.Minute) // under a quarter of the window
@@ -564,7 +530,7 @@ func TestIdleRefreshIsThrottled(t *testing.T) {
 
 func TestNoRefreshPastAbsolute(t *testing.T) {
 	a := newApp(t, session.Options{Lifetime: time.Hour, IdleTimeout: 10 * time.Minute}, middleware.Options{})
-	c := a.client()
+	c := a.srv.Client()
 	a.do(c, "GET", "/", nil)
 	for range 10 {
 		a.clock.Advance(5 * time.Minute)
@@ -586,9 +552,9 @@ func TestNoRefreshPastAbsolute(t *testing.T) {
 
 func TestAbsoluteLifetime(t *testing.T) {
 	a := newApp(t, session.Options{Lifetime: time.Hour, IdleTimeout: 30 * time.Minute}, middleware.Options{})
-	c := a.client()
+	c := a.srv.Client()
 	a.do(c, "GET", "/", nil)
-	old := a.sessionCookie(c)
+	old := a.srv.Token(c)
 	for range 5 {
 		a.clock.Advance(10 * time.Minute)
 		a.do(c, "GET", "/", nil)
@@ -604,14 +570,14 @@ func TestAbsoluteLifetime(t *testing.T) {
 		t.Fatalf("session outlived its absolute lifetime: %v", r.body)
 	}
 	// A replayed cookie from the start is as dead.
-	if r := a.do(a.srv.Client(), "GET", "/whoami", nil, old); num(r.body["counter"]) != 0 {
+	if r := a.do(a.holding(old), "GET", "/whoami", nil); num(r.body["counter"]) != 0 {
 		t.Fatalf("replayed cookie outlived the lifetime: %v", r.body)
 	}
 }
 
 func TestLoadFailureNeverOverwrites(t *testing.T) {
 	a := newApp(t, session.Options{}, middleware.Options{})
-	c := a.client()
+	c := a.srv.Client()
 	a.do(c, "POST", "/login", url.Values{"user": {"cy"}})
 	key, rec := onlyRecord(t, a.mem)
 
@@ -629,8 +595,8 @@ func TestLoadFailureNeverOverwrites(t *testing.T) {
 	if a.store.saves.Load() != saves {
 		t.Fatal("a failed load was followed by a save")
 	}
-	if len(a.errs) != 3 || !errors.Is(a.errs[0], session.ErrStore) || !errors.Is(a.errs[0], errDown) {
-		t.Fatalf("error handler got %v, want 3 errors wrapping ErrStore and the cause", a.errs)
+	if errs := a.srv.Errors(); len(errs) != 3 || !errors.Is(errs[0], session.ErrStore) || !errors.Is(errs[0], errDown) {
+		t.Fatalf("error handler got %v, want 3 errors wrapping ErrStore and the cause", errs)
 	}
 	a.store.failLoad.Store(false)
 	if k2, rec2 := onlyRecord(t, a.mem); k2 != key || !bytes.Equal(rec, rec2) {
@@ -643,33 +609,33 @@ func TestLoadFailureNeverOverwrites(t *testing.T) {
 
 func TestLoadErrorSeenByHandler(t *testing.T) {
 	a := newApp(t, session.Options{}, middleware.Options{})
-	c := a.client()
+	c := a.srv.Client()
 	a.do(c, "GET", "/", nil)
 	a.store.failLoad.Store(true)
 	r := a.do(c, "GET", "/load", nil)
 	if r.code != http.StatusTeapot || r.raw != "degraded" {
 		t.Fatalf("got %d %q; the handler that saw the error should answer", r.code, r.raw)
 	}
-	if len(a.errs) != 0 {
-		t.Fatalf("error handler called for an error the handler saw: %v", a.errs)
+	if errs := a.srv.Errors(); len(errs) != 0 {
+		t.Fatalf("error handler called for an error the handler saw: %v", errs)
 	}
 }
 
 func TestSaveFailureIssuesNoCookie(t *testing.T) {
 	a := newApp(t, session.Options{}, middleware.Options{})
-	c := a.client()
+	c := a.srv.Client()
 	a.do(c, "GET", "/", nil)
-	old := a.sessionCookie(c).Value
+	old := a.srv.Token(c)
 	a.store.failSave.Store(true)
 	r := a.do(c, "POST", "/login", url.Values{"user": {"dan"}})
 	if r.code != http.StatusServiceUnavailable || r.h.Get("Set-Cookie") != "" {
 		t.Fatalf("login with failing saves: %d, Set-Cookie %q", r.code, r.h.Get("Set-Cookie"))
 	}
-	if len(a.errs) != 1 || !errors.Is(a.errs[0], session.ErrStore) {
-		t.Fatalf("errors = %v", a.errs)
+	if errs := a.srv.Errors(); len(errs) != 1 || !errors.Is(errs[0], session.ErrStore) {
+		t.Fatalf("errors = %v", errs)
 	}
 	a.store.failSave.Store(false)
-	if a.sessionCookie(c).Value != old {
+	if a.srv.Token(c) != old {
 		t.Fatal("the client's cookie changed")
 	}
 	if r := a.do(c, "GET", "/whoami", nil); num(r.body["counter"]) != 1 || r.body["user"] != "" {
@@ -681,9 +647,9 @@ func TestTokenNeverLogged(t *testing.T) {
 	var logs bytes.Buffer
 	logger := slog.New(slog.NewTextHandler(&logs, nil))
 	a := newApp(t, session.Options{}, middleware.Options{ErrorHandler: middleware.DefaultErrorHandler(logger)})
-	c := a.client()
+	c := a.srv.Client()
 	a.do(c, "GET", "/", nil)
-	token := a.sessionCookie(c).Value
+	token := a.srv.Token(c)
 	a.store.failLoad.Store(true)
 	r := a.do(c, "GET", "/", nil)
 	if r.code != 500 || strings.Contains(r.raw, "down") {
@@ -699,7 +665,7 @@ func TestTokenNeverLogged(t *testing.T) {
 
 func TestFlushCommitsFirst(t *testing.T) {
 	a := newApp(t, session.Options{}, middleware.Options{})
-	c := a.client()
+	c := a.srv.Client()
 	r := a.do(c, "GET", "/flush", nil)
 	if r.h.Get("Set-Cookie") == "" {
 		t.Fatal("a flushed response carried no cookie")
@@ -733,14 +699,14 @@ func TestHeaderTokens(t *testing.T) {
 
 func TestBrowserSessionAndRememberMe(t *testing.T) {
 	a := newApp(t, session.Options{Cookie: session.Cookie{BrowserSession: true}}, middleware.Options{})
-	c := a.client()
+	c := a.srv.Client()
 	r := a.do(c, "GET", "/", nil)
 	if sc := r.h.Get("Set-Cookie"); strings.Contains(sc, "Max-Age") || strings.Contains(sc, "Expires") {
 		t.Fatalf("browser-session cookie has an expiry: %q", sc)
 	}
 
 	b := newApp(t, session.Options{}, middleware.Options{})
-	c = b.client()
+	c = b.srv.Client()
 	r = b.do(c, "POST", "/login", url.Values{"user": {"x"}, "remember": {"no"}})
 	if sc := r.h.Get("Set-Cookie"); strings.Contains(sc, "Max-Age") {
 		t.Fatalf("RememberMe(false) cookie has an expiry: %q", sc)
@@ -894,7 +860,7 @@ func TestGetWithoutMiddlewarePanics(t *testing.T) {
 
 func TestConcurrentRequests(t *testing.T) {
 	a := newApp(t, session.Options{}, middleware.Options{})
-	c := a.client()
+	c := a.srv.Client()
 	a.do(c, "GET", "/", nil)
 	var wg sync.WaitGroup
 	for range 8 {
@@ -928,14 +894,11 @@ func TestDestroyIsNotUndone(t *testing.T) {
 	mem := newMem(memstore.Options{SweepInterval: -1})
 	m, _ := session.New[appSess](mem, session.Options{})
 	ctx := context.Background()
-	tx := m.Begin(ctx, "")
-	p, _ := tx.Get()
-	p.User = "alice"
-	res, _ := tx.Commit(ctx)
+	token := sessiontest.Seed(t, m, appSess{User: "alice"})
 
-	slow := m.Begin(ctx, res.Token)
-	p, _ = slow.Get()
-	logout := m.Begin(ctx, res.Token)
+	slow := m.Begin(ctx, token)
+	p, _ := slow.Get()
+	logout := m.Begin(ctx, token)
 	logout.Destroy()
 	if _, err := logout.Commit(ctx); err != nil {
 		t.Fatal(err)
@@ -950,7 +913,7 @@ func TestDestroyIsNotUndone(t *testing.T) {
 	if mem.Len() != 0 || got.Send || got.Clear {
 		t.Fatalf("after logout, a slower request's commit = %+v and %d records; want nothing saved or sent", got, mem.Len())
 	}
-	if p, _ := m.Begin(ctx, res.Token).Get(); p.User != "" {
+	if p, _ := m.Begin(ctx, token).Get(); p.User != "" {
 		t.Fatalf("the logged-out token opens %+v", p)
 	}
 }
@@ -961,14 +924,11 @@ func TestRegenerateAfterDestroy(t *testing.T) {
 	mem := newMem(memstore.Options{SweepInterval: -1})
 	m, _ := session.New[appSess](mem, session.Options{})
 	ctx := context.Background()
-	tx := m.Begin(ctx, "")
-	p, _ := tx.Get()
-	p.User = "alice"
-	res, _ := tx.Commit(ctx)
+	token := sessiontest.Seed(t, m, appSess{User: "alice"})
 
-	login := m.Begin(ctx, res.Token)
+	login := m.Begin(ctx, token)
 	login.Regenerate()
-	logout := m.Begin(ctx, res.Token)
+	logout := m.Begin(ctx, token)
 	logout.Destroy()
 	if _, err := logout.Commit(ctx); err != nil {
 		t.Fatal(err)
@@ -983,11 +943,8 @@ func TestRegenerateAfterDestroy(t *testing.T) {
 
 	// Two logins racing (a double-submitted form): both end logged in, the
 	// second as a session of its own, and the old token opens neither.
-	tx = m.Begin(ctx, "")
-	p, _ = tx.Get()
-	p.User = "bob"
-	res, _ = tx.Commit(ctx)
-	a, b := m.Begin(ctx, res.Token), m.Begin(ctx, res.Token)
+	token = sessiontest.Seed(t, m, appSess{User: "bob"})
+	a, b := m.Begin(ctx, token), m.Begin(ctx, token)
 	a.Regenerate()
 	b.Regenerate()
 	ra, erra := a.Commit(ctx)
@@ -1000,7 +957,7 @@ func TestRegenerateAfterDestroy(t *testing.T) {
 			t.Fatalf("a racing login's token opens %+v, %v; want bob", p, err)
 		}
 	}
-	if p, _ := m.Begin(ctx, res.Token).Get(); p.User != "" {
+	if p, _ := m.Begin(ctx, token).Get(); p.User != "" {
 		t.Fatalf("the pre-login token opens %+v", p)
 	}
 }
@@ -1063,11 +1020,7 @@ func TestRecordsAreBoundToTheirKey(t *testing.T) {
 	ctx := context.Background()
 	tokens := map[string]string{}
 	for _, user := range []string{"admin", "mallory"} {
-		tx := m.Begin(ctx, "")
-		p, _ := tx.Get()
-		p.User = user
-		res, _ := tx.Commit(ctx)
-		tokens[user] = res.Token
+		tokens[user] = sessiontest.Seed(t, m, appSess{User: user})
 	}
 	recs := map[string][]byte{}
 	mem.Range(func(k string, r []byte) bool { recs[k] = r; return true })
@@ -1087,9 +1040,9 @@ func TestRecordsAreBoundToTheirKey(t *testing.T) {
 
 func TestRegenerateKeepsCookieChoice(t *testing.T) {
 	a := newApp(t, session.Options{Cookie: session.Cookie{BrowserSession: true}}, middleware.Options{})
-	c := a.client()
+	c := a.srv.Client()
 	a.do(c, "GET", "/", nil)
-	tx := a.mgr.Begin(context.Background(), a.sessionCookie(c).Value)
+	tx := a.mgr.Begin(context.Background(), a.srv.Token(c))
 	tx.RememberMe(true)
 	res, err := tx.Commit(context.Background())
 	if err != nil || res.Expires.IsZero() {
@@ -1109,7 +1062,7 @@ func TestRegenerateKeepsCookieChoice(t *testing.T) {
 
 func TestDestroyFailure(t *testing.T) {
 	a := newApp(t, session.Options{}, middleware.Options{})
-	c := a.client()
+	c := a.srv.Client()
 	a.do(c, "POST", "/login", url.Values{"user": {"ann"}})
 	a.store.failDelete.Store(true)
 	r := a.do(c, "POST", "/logout", nil)
@@ -1156,13 +1109,10 @@ func TestShorterLifetimeAppliesToIssuedSessions(t *testing.T) {
 	mem := newMem(memstore.Options{SweepInterval: -1, Now: clock.Now})
 	long, _ := session.New[appSess](mem, session.Options{Now: clock.Now, Lifetime: 30 * 24 * time.Hour})
 	ctx := context.Background()
-	tx := long.Begin(ctx, "")
-	p, _ := tx.Get()
-	p.User = "u"
-	res, _ := tx.Commit(ctx)
+	token := sessiontest.Seed(t, long, appSess{User: "u"})
 	clock.Advance(2 * time.Hour)
 	short, _ := session.New[appSess](mem, session.Options{Now: clock.Now, Lifetime: time.Hour})
-	if p, _ := short.Begin(ctx, res.Token).Get(); p.User != "" {
+	if p, _ := short.Begin(ctx, token).Get(); p.User != "" {
 		t.Fatal("a session older than the new Lifetime still opens")
 	}
 }

@@ -13,18 +13,25 @@
 //
 //	clock := sessiontest.NewClock(time.Now())
 //	mgr, _ := session.New[Sess](st, session.Options{Now: clock.Now, IdleTimeout: time.Hour})
-//	srv := sessiontest.NewServer(t, mgr, app)
+//	srv := sessiontest.NewServer(t, mgr, app, middleware.Options{})
 //	c := srv.Client() // keeps cookies, as a browser does
-//	c.Get(srv.URL + "/login")
+//	srv.Do(t, c, "POST", "/login", url.Values{"user": {"ann"}})
 //	clock.Advance(2 * time.Hour)
+//	code, body := srv.Get(t, c, "/cart") // the session has expired
+//	if errs := srv.Errors(); len(errs) != 0 { ... }
 package sessiontest
 
 import (
+	"bytes"
 	"context"
+	"crypto/tls"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/url"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -83,6 +90,10 @@ type Response[T any] struct {
 	// Session is the session saved under Token after the response, loaded
 	// afresh from the store; nil when there is none.
 	Session *T
+
+	// Err is the error the middleware handed to its error handler (the
+	// default one), if any: the session could not be loaded or saved.
+	Err error
 }
 
 // Serve runs h behind mgr's middleware for r and reports what the response
@@ -93,7 +104,12 @@ func Serve[T any](tb testing.TB, mgr *session.Manager[T], h http.Handler, r *htt
 	if c, err := r.Cookie(mgr.CookieName()); err == nil {
 		res.Token = c.Value
 	}
-	middleware.New(mgr, middleware.Options{})(h).ServeHTTP(res.ResponseRecorder, r)
+	handle := middleware.DefaultErrorHandler(nil)
+	mw := middleware.New(mgr, middleware.Options{ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+		res.Err = err
+		handle(w, r, err)
+	}})
+	mw(h).ServeHTTP(res.ResponseRecorder, r)
 	for _, c := range res.Result().Cookies() {
 		if c.Name != mgr.CookieName() {
 			continue
@@ -121,30 +137,62 @@ func Serve[T any](tb testing.TB, mgr *session.Manager[T], h http.Handler, r *htt
 type Server[T any] struct {
 	*httptest.Server
 	mgr *session.Manager[T]
+
+	mu   sync.Mutex
+	errs []error
 }
 
-// NewServer starts a TLS test server serving h behind mgr's middleware
-// (TLS, since session cookies are Secure by default) and closes it when the
-// test ends.
-func NewServer[T any](tb testing.TB, mgr *session.Manager[T], h http.Handler) *Server[T] {
-	s := &Server[T]{Server: httptest.NewTLSServer(middleware.New(mgr, middleware.Options{})(h)), mgr: mgr}
+// NewServer starts a TLS test server serving h behind
+// middleware.New(mgr, opts) (TLS, since session cookies are Secure by
+// default) and closes it when the test ends. The server keeps every error
+// the middleware hands to its error handler, for [Server.Errors].
+//
+// Like a browser's server, it speaks HTTP/2 to clients that offer it (those
+// of [Server.Client]: concurrent requests share one connection rather than
+// each paying for a TLS handshake) and HTTP/1.1 to the others, such as a
+// websocket client, whose upgrade hijacks the connection.
+func NewServer[T any](tb testing.TB, mgr *session.Manager[T], h http.Handler, opts middleware.Options) *Server[T] {
+	s := &Server[T]{mgr: mgr}
+	handle := opts.ErrorHandler
+	if handle == nil {
+		handle = middleware.DefaultErrorHandler(opts.Logger)
+	}
+	opts.ErrorHandler = func(w http.ResponseWriter, r *http.Request, err error) {
+		s.mu.Lock()
+		s.errs = append(s.errs, err)
+		s.mu.Unlock()
+		handle(w, r, err)
+	}
+	s.Server = httptest.NewUnstartedServer(middleware.New(mgr, opts)(h))
+	s.EnableHTTP2 = true
+	s.TLS = &tls.Config{NextProtos: []string{"h2", "http/1.1"}}
+	s.StartTLS()
 	tb.Cleanup(s.Close)
 	return s
+}
+
+// Errors returns the errors the middleware has handed to its error handler
+// so far, oldest first: sessions that could not be loaded or saved.
+func (s *Server[T]) Errors() []error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.errs)
 }
 
 // Client returns a client of the server with a cookie jar of its own, as a
 // browser: each call gives a new browser.
 func (s *Server[T]) Client() *http.Client {
-	c := s.Server.Client()
-	jar, _ := cookiejar.New(nil) // never fails without options
-	c.Jar = jar
-	return c
+	// A copy: httptest hands out one client, and a jar set on it would be
+	// every caller's.
+	c := *s.Server.Client()
+	c.Jar, _ = cookiejar.New(nil) // never fails without options
+	return &c
 }
 
-// Token returns the session token the client c holds for the server, or "".
+// Token returns the session token the client c (from [Server.Client])
+// holds for the server, or "".
 func (s *Server[T]) Token(c *http.Client) string {
-	req, _ := http.NewRequest("GET", s.URL, nil)
-	for _, ck := range c.Jar.Cookies(req.URL) {
+	for _, ck := range c.Jar.Cookies(s.url()) {
 		if ck.Name == s.mgr.CookieName() {
 			return ck.Value
 		}
@@ -152,15 +200,69 @@ func (s *Server[T]) Token(c *http.Client) string {
 	return ""
 }
 
-// Get sends a GET of path from c and returns the status and body.
-func (s *Server[T]) Get(tb testing.TB, c *http.Client, path string) (int, string) {
+// SetToken makes the client c (from [Server.Client]) hold token for the
+// server, as if the server had set it: to replay an old token, or one
+// copied from another client.
+func (s *Server[T]) SetToken(c *http.Client, token string) {
+	c.Jar.SetCookies(s.url(), []*http.Cookie{{Name: s.mgr.CookieName(), Value: token, Path: "/", Secure: true}})
+}
+
+func (s *Server[T]) url() *url.URL {
+	u, _ := url.Parse(s.URL) // httptest makes it well formed
+	return u
+}
+
+// Do sends a request from c to the server: method and path, with form (if
+// not nil) as an HTML form sends it, in the query of a GET or HEAD and
+// URL-encoded in the body otherwise. The response's body is read before Do
+// returns and needs no closing.
+//
+// Do may run on any goroutine, for concurrent requests: when the request
+// fails it reports the error with tb.Errorf (not Fatalf, which only the
+// test's goroutine may call) and returns a response with status 0 and an
+// empty body.
+func (s *Server[T]) Do(tb testing.TB, c *http.Client, method, path string, form url.Values) *http.Response {
 	tb.Helper()
-	res, err := c.Get(s.URL + path)
+	var body io.Reader
+	if form != nil && (method == "GET" || method == "HEAD") {
+		path += "?" + form.Encode()
+	} else if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, err := http.NewRequest(method, s.URL+path, body)
 	if err != nil {
-		tb.Fatalf("sessiontest: GET %s: %v", path, err)
+		return failed(tb, method, path, err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	res, err := c.Do(req)
+	if err != nil {
+		return failed(tb, method, path, err)
 	}
 	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		return failed(tb, method, path, err)
+	}
+	res.Body = io.NopCloser(bytes.NewReader(b))
+	return res
+}
+
+// failed reports a request that got no response, and returns the empty
+// response Do documents.
+func failed(tb testing.TB, method, path string, err error) *http.Response {
+	tb.Helper()
+	tb.Errorf("sessiontest: %s %s: %v", method, path, err)
+	return &http.Response{Header: http.Header{}, Body: http.NoBody}
+}
+
+// Get sends a GET of path from c, as [Server.Do] does, and returns the
+// status and body.
+func (s *Server[T]) Get(tb testing.TB, c *http.Client, path string) (int, string) {
+	tb.Helper()
+	res := s.Do(tb, c, "GET", path, nil)
+	b, _ := io.ReadAll(res.Body) // in memory: cannot fail
 	return res.StatusCode, string(b)
 }
 

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/typedsession/session"
-	"github.com/typedsession/session/middleware"
 	"github.com/typedsession/session/sessiontest"
 	"github.com/typedsession/session/store"
 )
@@ -40,12 +39,13 @@ func newOwnerApp(t *testing.T, st store.Store, clock *sessiontest.Clock) *ownerA
 	mux.HandleFunc("GET /whoami", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte(a.mgr.Get(r).User))
 	})
-	a.h = middleware.New(a.mgr, middleware.Options{})(mux)
+	a.h = mux
 	return a
 }
 
-// do serves one request with token (may be empty) and returns the answer
-// and the token the client holds afterwards.
+// do serves one request with token (may be empty) from a browser on a
+// documentation address, and returns the answer and the token the client
+// holds afterwards.
 func (a *ownerApp) do(method, path, token, form string) (string, string) {
 	a.t.Helper()
 	r := httptest.NewRequest(method, "https://example.com"+path, strings.NewReader(form))
@@ -55,16 +55,10 @@ func (a *ownerApp) do(method, path, token, form string) (string, string) {
 		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	}
 	if token != "" {
-		r.AddCookie(&http.Cookie{Name: a.mgr.CookieName(), Value: token})
+		r = sessiontest.WithToken(r, a.mgr, token)
 	}
-	w := httptest.NewRecorder()
-	a.h.ServeHTTP(w, r)
-	for _, c := range w.Result().Cookies() {
-		if c.Name == a.mgr.CookieName() {
-			token = c.Value
-		}
-	}
-	return w.Body.String(), token
+	res := sessiontest.Serve(a.t, a.mgr, a.h, r)
+	return res.Body.String(), res.Token
 }
 
 // NewPair returns two stores that are two instances' views of one place
@@ -135,9 +129,7 @@ func Owners(t *testing.T, newPair NewPair) {
 		}
 		n, err = one.mgr.RevokeOthers(r)
 	})
-	r := httptest.NewRequest("POST", "https://example.com/", nil)
-	r.AddCookie(&http.Cookie{Name: one.mgr.CookieName(), Value: laptop})
-	middleware.New(one.mgr, middleware.Options{})(revokeOthers).ServeHTTP(httptest.NewRecorder(), r)
+	sessiontest.Serve(t, one.mgr, revokeOthers, sessiontest.WithToken(httptest.NewRequest("POST", "https://example.com/", nil), one.mgr, laptop))
 	if err != nil || n != 1 {
 		t.Fatalf("RevokeOthers = %d, %v; want 1", n, err)
 	}

@@ -6,13 +6,9 @@
 package racetest
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
-	"net/http/cookiejar"
-	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"strings"
@@ -73,7 +69,7 @@ type app[T any] struct {
 	t     *testing.T
 	clock *sessiontest.Clock
 	mgr   *session.Manager[T]
-	srv   *httptest.Server
+	srv   *sessiontest.Server[T]
 
 	mu    sync.Mutex
 	gates map[string]*gate
@@ -112,7 +108,6 @@ func newApp[T any](t *testing.T, st store.Store, clock *sessiontest.Clock, opts 
 	t.Helper()
 	opts.Now = clock.Now
 	opts.Cipher = ring(t)
-	opts.Cookie.InsecureNoSecure = true
 	mgr, err := session.New[T](st, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -226,7 +221,7 @@ func newApp[T any](t *testing.T, st store.Store, clock *sessiontest.Clock, opts 
 		mgr.Destroy(r)
 		answer(w, mgr.Get(r))
 	})
-	a.srv = httptest.NewServer(middleware.New(mgr, middleware.Options{
+	a.srv = sessiontest.NewServer(t, mgr, mux, middleware.Options{
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			if errors.Is(err, session.ErrConflict) {
 				http.Error(w, "conflict", http.StatusConflict)
@@ -235,8 +230,7 @@ func newApp[T any](t *testing.T, st store.Store, clock *sessiontest.Clock, opts 
 			t.Errorf("%s %s: session error %v", r.Method, r.URL.Path, err)
 			http.Error(w, "session failed", http.StatusInternalServerError)
 		},
-	})(mux))
-	t.Cleanup(a.srv.Close)
+	})
 	return a
 }
 
@@ -251,15 +245,6 @@ func (a *app[T]) gate(name string) *gate {
 	return g
 }
 
-// browser returns a client with a cookie jar, as a browser has.
-func browser(t *testing.T) *http.Client {
-	jar, err := cookiejar.New(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &http.Client{Jar: jar}
-}
-
 type reply struct {
 	code      int
 	setCookie string
@@ -270,31 +255,11 @@ type reply struct {
 	theme     string
 }
 
-// do sends a request from c and returns its reply. form may be nil.
+// do sends a request from c and returns its reply. form may be nil. It
+// may run on any goroutine: a request that fails is reported with Errorf.
 func (a *app[T]) do(c *http.Client, method, path string, form url.Values) reply {
 	a.t.Helper()
-	var body io.Reader
-	switch {
-	case form != nil && method == "GET":
-		path += "?" + form.Encode()
-		form = nil
-	case form != nil:
-		body = strings.NewReader(form.Encode())
-	}
-	req, err := http.NewRequest(method, a.srv.URL+path, body)
-	if err != nil {
-		a.t.Error(err)
-		return reply{}
-	}
-	if form != nil {
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	}
-	res, err := c.Do(req)
-	if err != nil {
-		a.t.Error(err)
-		return reply{}
-	}
-	defer res.Body.Close()
+	res := a.srv.Do(a.t, c, method, path, form)
 	r := reply{code: res.StatusCode, setCookie: res.Header.Get("Set-Cookie")}
 	if res.StatusCode == http.StatusOK {
 		var v struct {
@@ -337,7 +302,7 @@ func (a *app[T]) slow(c *http.Client, method, path, name string, form url.Values
 func start(t *testing.T, newStore NewStore, opts session.Options) (*app[Sess], *http.Client) {
 	clock := sessiontest.NewClock(time.Now().Truncate(time.Millisecond))
 	a := newApp[Sess](t, newStore(t, clock.Now), clock, opts)
-	c := browser(t)
+	c := a.srv.Client()
 	if r := a.do(c, "POST", "/inc", nil); r.code != 200 || r.counter != 1 {
 		t.Fatalf("first visit: %+v", r)
 	}
@@ -432,26 +397,28 @@ func olderBinaryKeepsNewerField(t *testing.T, newStore NewStore) {
 	st := newStore(t, clock.Now)
 	older := newApp[Sess](t, st, clock, session.Options{})
 	newer := newApp[SessV2](t, st, clock, session.Options{})
-	c := browser(t) // both servers are on 127.0.0.1: one cookie jar
-	if r := newer.do(c, "POST", "/theme", url.Values{"theme": {"dark"}}); r.code != 200 {
+	// Both servers are on 127.0.0.1: one browser, one cookie jar.
+	c, cn := older.srv.Client(), newer.srv.Client()
+	cn.Jar = c.Jar
+	if r := newer.do(cn, "POST", "/theme", url.Values{"theme": {"dark"}}); r.code != 200 {
 		t.Fatalf("newer sets the theme: %+v", r)
 	}
 	// Without a race: the older binary writes, the field survives.
 	if r := older.do(c, "POST", "/inc", nil); r.code != 200 || r.counter != 1 {
 		t.Fatalf("older increments: %+v", r)
 	}
-	if r := newer.do(c, "GET", "/whoami", nil); r.theme != "dark" || r.counter != 1 {
+	if r := newer.do(cn, "GET", "/whoami", nil); r.theme != "dark" || r.counter != 1 {
 		t.Fatalf("after the older binary's write: %+v; want theme dark, counter 1", r)
 	}
 	// With a race: the older binary merges over the newer's write.
 	finish := older.slow(c, "POST", "/inc", "slow", nil)
-	if r := newer.do(c, "POST", "/theme", url.Values{"theme": {"light"}}); r.code != 200 {
+	if r := newer.do(cn, "POST", "/theme", url.Values{"theme": {"light"}}); r.code != 200 {
 		t.Fatalf("newer changes the theme: %+v", r)
 	}
 	if r := finish(); r.code != 200 {
 		t.Fatalf("older's racing increment: %d", r.code)
 	}
-	if r := newer.do(c, "GET", "/whoami", nil); r.theme != "light" || r.counter != 2 {
+	if r := newer.do(cn, "GET", "/whoami", nil); r.theme != "light" || r.counter != 2 {
 		t.Fatalf("after the race: %+v; want theme light, counter 2", r)
 	}
 }
@@ -493,7 +460,7 @@ func loginRacingSlow(t *testing.T, newStore NewStore) {
 		t.Fatalf("after the login: %+v; want ann, counter 1", r)
 	}
 	// The old token, replayed, is an empty session whose writes fail.
-	stale := tokenClient(t, a, old)
+	stale := tokenClient(a, old)
 	if r := a.do(stale, "GET", "/whoami", nil); r.user != "" || r.counter != 0 {
 		t.Fatalf("the pre-login token reads %+v", r)
 	}
@@ -518,7 +485,7 @@ func logoutRacingSlow(t *testing.T, newStore NewStore) {
 	if r := a.do(c, "GET", "/whoami", nil); r.user != "" {
 		t.Fatalf("after the logout the browser is %+v", r)
 	}
-	if r := a.do(tokenClient(t, a, tok), "GET", "/whoami", nil); r.user != "" || r.counter != 0 {
+	if r := a.do(tokenClient(a, tok), "GET", "/whoami", nil); r.user != "" || r.counter != 0 {
 		t.Fatalf("the logged-out token reads %+v", r)
 	}
 	// A logout begun before a login ends the session the login made.
@@ -533,7 +500,7 @@ func logoutRacingSlow(t *testing.T, newStore NewStore) {
 	if r := logout(); r.code != 200 {
 		t.Fatalf("the slow logout: %d", r.code)
 	}
-	if r := a.do(tokenClient(t, a, tok), "GET", "/whoami", nil); r.user != "" {
+	if r := a.do(tokenClient(a, tok), "GET", "/whoami", nil); r.user != "" {
 		t.Fatalf("a logout begun before a login left the login's session: %+v", r)
 	}
 }
@@ -559,25 +526,16 @@ func refreshNeverReverts(t *testing.T, newStore NewStore) {
 // cookie returns the session token the browser holds.
 func cookie[T any](t *testing.T, a *app[T], c *http.Client) string {
 	t.Helper()
-	u, _ := url.Parse(a.srv.URL)
-	for _, ck := range c.Jar.Cookies(u) {
-		if ck.Name == a.mgr.CookieName() {
-			return ck.Value
-		}
+	tok := a.srv.Token(c)
+	if tok == "" {
+		t.Fatal("the browser holds no session cookie")
 	}
-	t.Fatal("the browser holds no session cookie")
-	return ""
+	return tok
 }
 
-// tokenClient is a client that always sends token and keeps no cookies.
-func tokenClient[T any](t *testing.T, a *app[T], token string) *http.Client {
-	return &http.Client{Transport: roundTripper(func(r *http.Request) (*http.Response, error) {
-		r = r.Clone(context.Background())
-		r.AddCookie(&http.Cookie{Name: a.mgr.CookieName(), Value: token})
-		return http.DefaultTransport.RoundTrip(r)
-	})}
+// tokenClient is a browser that holds token.
+func tokenClient[T any](a *app[T], token string) *http.Client {
+	c := a.srv.Client()
+	a.srv.SetToken(c, token)
+	return c
 }
-
-type roundTripper func(*http.Request) (*http.Response, error)
-
-func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

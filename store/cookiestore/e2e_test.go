@@ -3,14 +3,12 @@ package cookiestore_test
 import (
 	"encoding/json"
 	"net/http"
-	"net/http/cookiejar"
-	"net/http/httptest"
 	"net/url"
-	"sync"
 	"testing"
 
 	"github.com/typedsession/session"
 	"github.com/typedsession/session/middleware"
+	"github.com/typedsession/session/sessiontest"
 	"github.com/typedsession/session/store/cookiestore"
 )
 
@@ -51,49 +49,12 @@ func TestEndToEndTLS(t *testing.T) {
 		_ = mgr.Destroy(r)
 		reply(w, mgr.Get(r))
 	})
-	var (
-		mu       sync.Mutex
-		failures []error
-	)
-	srv := httptest.NewTLSServer(middleware.New(mgr, middleware.Options{
-		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			mu.Lock()
-			failures = append(failures, err)
-			mu.Unlock()
-			http.Error(w, "session error", http.StatusInternalServerError)
-		},
-	})(mux))
-	defer srv.Close()
-
-	jar, err := cookiejar.New(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := sessiontest.NewServer(t, mgr, mux, middleware.Options{})
 	client := srv.Client()
-	client.Jar = jar
-	base, _ := url.Parse(srv.URL)
-
-	jarValue := func() string {
-		for _, c := range jar.Cookies(base) {
-			if c.Name == mgr.CookieName() {
-				return c.Value
-			}
-		}
-		return ""
-	}
+	jarValue := func() string { return srv.Token(client) }
 	call := func(method, path string, form url.Values) (user, *http.Response) {
 		t.Helper()
-		var res *http.Response
-		var err error
-		if method == "POST" {
-			res, err = client.PostForm(srv.URL+path, form)
-		} else {
-			res, err = client.Get(srv.URL + path)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res.Body.Close()
+		res := srv.Do(t, client, method, path, form)
 		if res.StatusCode != http.StatusOK {
 			t.Fatalf("%s %s: status %d", method, path, res.StatusCode)
 		}
@@ -144,9 +105,7 @@ func TestEndToEndTLS(t *testing.T) {
 	if u != (user{}) || len(res.Header.Values("Set-Cookie")) != 0 {
 		t.Fatalf("after logout: %+v, Set-Cookie %q", u, res.Header.Values("Set-Cookie"))
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(failures) != 0 {
-		t.Fatal(failures)
+	if errs := srv.Errors(); len(errs) != 0 {
+		t.Fatal(errs)
 	}
 }

@@ -14,7 +14,6 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -53,13 +52,11 @@ func ring(t testing.TB, keys ...[]byte) *cipher.Ring {
 	return r
 }
 
-// app is a manager on a cookie store behind the middleware, with a few routes
-// and an error handler that records what it is given.
+// app is a manager on a cookie store with a few routes, served through
+// sessiontest.Serve, which keeps the errors the middleware met.
 type app struct {
-	mgr *session.Manager[Sess]
-	h   http.Handler
-
-	mu   sync.Mutex
+	mgr  *session.Manager[Sess]
+	h    http.Handler
 	errs []error
 }
 
@@ -111,20 +108,11 @@ func newApp(t testing.TB, st *cookiestore.Store, opts session.Options) *app {
 		_ = mgr.Destroy(r)
 		reply(w, mgr.Get(r))
 	})
-	a.h = middleware.New(mgr, middleware.Options{
-		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			a.mu.Lock()
-			a.errs = append(a.errs, err)
-			a.mu.Unlock()
-			http.Error(w, "session error", http.StatusServiceUnavailable)
-		},
-	})(mux)
+	a.h = mux
 	return a
 }
 
 func (a *app) takeErrs() []error {
-	a.mu.Lock()
-	defer a.mu.Unlock()
 	e := a.errs
 	a.errs = nil
 	return e
@@ -160,9 +148,11 @@ func (a *app) doNamed(t testing.TB, method, target, body, name, value string) re
 	if value != "" {
 		req.Header.Set("Cookie", name+"="+value)
 	}
-	rec := httptest.NewRecorder()
-	a.h.ServeHTTP(rec, req)
-	res := rec.Result()
+	sr := sessiontest.Serve(t, a.mgr, a.h, req)
+	if sr.Err != nil {
+		a.errs = append(a.errs, sr.Err)
+	}
+	res := sr.Result()
 	out := resp{code: res.StatusCode, raw: res.Header.Values("Set-Cookie"), header: res.Header}
 	for _, c := range res.Cookies() {
 		if c.Name == a.mgr.CookieName() {
@@ -489,8 +479,8 @@ func TestCookieSizeLimit(t *testing.T) {
 	// and the previous cookie still holds the previous data.
 	over := strings.Repeat("y", n+1)
 	r := a.do(t, "POST", "/set", over, c0)
-	if r.code != http.StatusServiceUnavailable {
-		t.Fatalf("one byte over: status %d, want the error handler's 503", r.code)
+	if r.code != http.StatusInternalServerError {
+		t.Fatalf("one byte over: status %d, want the default error handler's 500", r.code)
 	}
 	if len(r.raw) != 0 {
 		t.Fatalf("one byte over: Set-Cookie %q, want none", r.raw)

@@ -3,15 +3,10 @@ package valkeystore_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
-	"net/http/cookiejar"
-	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -19,8 +14,7 @@ import (
 	"github.com/valkey-io/valkey-go"
 
 	"github.com/typedsession/session"
-	"github.com/typedsession/session/cipher"
-	"github.com/typedsession/session/middleware"
+	"github.com/typedsession/session/internal/sitetest"
 	"github.com/typedsession/session/sessiontest"
 	"github.com/typedsession/session/store/valkeystore"
 )
@@ -28,118 +22,23 @@ import (
 // The end-to-end tests run the demo's routes through the manager and the
 // middleware against a real server, standalone and cluster.
 
-type sess struct {
-	User    string
-	Counter int
-}
-
+// site is the demo's routes on a key prefix of its own.
 type site struct {
-	t       *testing.T
-	client  valkey.Client
-	prefix  string
-	clock   *sessiontest.Clock
-	mgr     *session.Manager[sess]
-	srv     *httptest.Server
-	mu      sync.Mutex
-	errs    []error
-	tokens  []string // every token the site handed out
-	browser *http.Client
+	*sitetest.Site
+	t      *testing.T
+	client valkey.Client
+	prefix string
 }
 
 func newSite(t *testing.T, client valkey.Client, opts session.Options, vopts valkeystore.Options) *site {
 	t.Helper()
-	s := &site{t: t, client: client, clock: sessiontest.NewClock(time.Now())}
-	s.prefix = uniquePrefix(t, client)
+	s := &site{t: t, client: client, prefix: uniquePrefix(t, client)}
 	vopts.Prefix = s.prefix
 	if vopts.Timeout == 0 {
 		vopts.Timeout = 500 * time.Millisecond
 	}
-	ring, err := cipher.NewRing(bytes.Repeat([]byte{9}, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts.Cipher = ring
-	opts.Now = s.clock.Now
-	s.mgr, err = session.New[sess](valkeystore.New(client, vopts), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		p := s.mgr.Get(r)
-		p.Counter++
-		json.NewEncoder(w).Encode(map[string]any{"counter": p.Counter})
-	})
-	mux.HandleFunc("GET /whoami", func(w http.ResponseWriter, r *http.Request) {
-		p := s.mgr.Get(r)
-		json.NewEncoder(w).Encode(map[string]any{"user": p.User, "counter": p.Counter})
-	})
-	mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
-		if s.mgr.Regenerate(r) != nil {
-			return
-		}
-		s.mgr.Get(r).User = r.FormValue("user")
-		json.NewEncoder(w).Encode(map[string]any{"user": s.mgr.Get(r).User})
-	})
-	mux.HandleFunc("POST /logout", func(w http.ResponseWriter, r *http.Request) {
-		s.mgr.Destroy(r)
-		json.NewEncoder(w).Encode(map[string]any{"user": ""})
-	})
-	h := middleware.New(s.mgr, middleware.Options{ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-		s.mu.Lock()
-		s.errs = append(s.errs, err)
-		s.mu.Unlock()
-		http.Error(w, "session store unavailable", http.StatusServiceUnavailable)
-	}})(mux)
-	s.srv = httptest.NewTLSServer(h)
-	t.Cleanup(s.srv.Close)
-	s.browser = s.srv.Client()
-	s.browser.Jar, _ = cookiejar.New(nil)
+	s.Site = sitetest.New(t, valkeystore.New(client, vopts), sessiontest.NewClock(time.Now()), opts)
 	return s
-}
-
-type answer struct {
-	code      int
-	user      string
-	counter   int
-	setCookie string
-}
-
-func (s *site) do(method, path string, form url.Values) answer {
-	s.t.Helper()
-	req, _ := http.NewRequest(method, s.srv.URL+path, strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	res, err := s.browser.Do(req)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	defer res.Body.Close()
-	raw, _ := io.ReadAll(res.Body)
-	var body struct {
-		User    string
-		Counter int
-	}
-	json.Unmarshal(raw, &body)
-	a := answer{code: res.StatusCode, user: body.User, counter: body.Counter, setCookie: res.Header.Get("Set-Cookie")}
-	if a.setCookie != "" {
-		v, _, _ := strings.Cut(a.setCookie, ";")
-		_, tok, _ := strings.Cut(v, "=")
-		if tok != "" {
-			s.tokens = append(s.tokens, tok)
-		}
-	}
-	return a
-}
-
-// cookie returns the browser's session cookie value.
-func (s *site) cookie() string {
-	u, _ := url.Parse(s.srv.URL)
-	for _, c := range s.browser.Jar.Cookies(u) {
-		if c.Name == s.mgr.CookieName() {
-			return c.Value
-		}
-	}
-	return ""
 }
 
 // keys lists the site's keys on the server, with SCAN.
@@ -158,7 +57,7 @@ func (s *site) audit() {
 		if err != nil && !valkey.IsValkeyNil(err) {
 			s.t.Fatal(err)
 		}
-		for _, tok := range s.tokens {
+		for _, tok := range s.Tokens() {
 			if strings.Contains(k, tok) || bytes.Contains(v, []byte(tok)) {
 				s.t.Errorf("key %s (or its value) contains a session token", k)
 			}
@@ -193,16 +92,16 @@ func TestSessionLifecycle(t *testing.T) {
 		for _, cache := range []time.Duration{0, time.Minute} {
 			t.Run("cache="+cache.String(), func(t *testing.T) {
 				s := newSite(t, client, session.Options{}, valkeystore.Options{CacheTTL: cache})
-				if a := s.do("GET", "/whoami", nil); a.code != 200 || a.setCookie != "" || len(s.keys()) != 0 {
+				if a := s.Do("GET", "/whoami", nil); a.Code != 200 || a.SetCookie != "" || len(s.keys()) != 0 {
 					t.Fatalf("anonymous read: %+v, %d keys; want no cookie and no key", a, len(s.keys()))
 				}
 				for want := 1; want <= 3; want++ {
-					if a := s.do("GET", "/", nil); a.counter != want {
-						t.Fatalf("counter = %d, want %d", a.counter, want)
+					if a := s.Do("GET", "/", nil); a.Counter != want {
+						t.Fatalf("counter = %d, want %d", a.Counter, want)
 					}
 				}
-				before := s.cookie()
-				if a := s.do("POST", "/login", url.Values{"user": {"ann"}}); a.user != "ann" || s.cookie() == before {
+				before := s.Token()
+				if a := s.Do("POST", "/login", url.Values{"user": {"ann"}}); a.User != "ann" || s.Token() == before {
 					t.Fatalf("login: %+v; want a new token", a)
 				}
 				// The old key holds a marker of the rotation that lives for
@@ -210,19 +109,19 @@ func TestSessionLifecycle(t *testing.T) {
 				if keys := s.keys(); len(keys) != 2 || s.shortLived() != 1 {
 					t.Fatalf("after regenerate the server holds %d keys, %d short-lived; want the session and a marker", len(keys), s.shortLived())
 				}
-				if a := s.do("GET", "/whoami", nil); a.user != "ann" || a.counter != 3 {
+				if a := s.Do("GET", "/whoami", nil); a.User != "ann" || a.Counter != 3 {
 					t.Fatalf("whoami after login = %+v", a)
 				}
 				s.audit()
-				s.do("POST", "/logout", nil)
+				s.Do("POST", "/logout", nil)
 				if keys := s.keys(); len(keys) != 1 || s.shortLived() != 1 {
 					t.Fatalf("after logout the server holds %v; want only the login's marker", keys)
 				}
-				if a := s.do("GET", "/whoami", nil); a.user != "" || a.counter != 0 {
+				if a := s.Do("GET", "/whoami", nil); a.User != "" || a.Counter != 0 {
 					t.Fatalf("after logout whoami = %+v", a)
 				}
-				if len(s.errs) != 0 {
-					t.Fatalf("errors: %v", s.errs)
+				if errs := s.Srv.Errors(); len(errs) != 0 {
+					t.Fatalf("errors: %v", errs)
 				}
 			})
 		}
@@ -232,7 +131,7 @@ func TestSessionLifecycle(t *testing.T) {
 func TestSessionExpiry(t *testing.T) {
 	forEachServer(t, func(t *testing.T, client valkey.Client) {
 		s := newSite(t, client, session.Options{Lifetime: time.Hour, IdleTimeout: 20 * time.Minute}, valkeystore.Options{})
-		s.do("GET", "/", nil)
+		s.Do("GET", "/", nil)
 		pttl := func() time.Duration {
 			keys := s.keys()
 			if len(keys) != 1 {
@@ -249,23 +148,23 @@ func TestSessionExpiry(t *testing.T) {
 		}
 		// Idle: the server's copy outlives the manager's clock here, so the
 		// sealed deadline is what ends the session.
-		s.clock.Advance(21 * time.Minute)
-		if a := s.do("GET", "/whoami", nil); a.counter != 0 {
+		s.Clock.Advance(21 * time.Minute)
+		if a := s.Do("GET", "/whoami", nil); a.Counter != 0 {
 			t.Fatalf("idle session alive: %+v", a)
 		}
 		if keys := s.keys(); len(keys) != 0 {
 			t.Fatalf("the expired record was not deleted: %v", keys)
 		}
 		// Absolute: activity every 10 minutes does not get past an hour.
-		s.do("GET", "/", nil)
+		s.Do("GET", "/", nil)
 		for range 5 {
-			s.clock.Advance(10 * time.Minute)
-			if a := s.do("GET", "/whoami", nil); a.counter != 1 {
+			s.Clock.Advance(10 * time.Minute)
+			if a := s.Do("GET", "/whoami", nil); a.Counter != 1 {
 				t.Fatalf("active session lost: %+v", a)
 			}
 		}
-		s.clock.Advance(10 * time.Minute)
-		if a := s.do("GET", "/whoami", nil); a.counter != 0 {
+		s.Clock.Advance(10 * time.Minute)
+		if a := s.Do("GET", "/whoami", nil); a.Counter != 0 {
 			t.Fatalf("session outlived its absolute lifetime: %+v", a)
 		}
 		s.audit()
@@ -279,8 +178,8 @@ func TestSessionStoreDown(t *testing.T) {
 	srv := startServer(t)
 	client := newClient(t, []string{srv.addr()})
 	s := newSite(t, client, session.Options{}, valkeystore.Options{Timeout: 300 * time.Millisecond})
-	s.do("POST", "/login", url.Values{"user": {"bo"}})
-	s.do("GET", "/", nil)
+	s.Do("POST", "/login", url.Values{"user": {"bo"}})
+	s.Do("GET", "/", nil)
 	keys := s.keys()
 	ctx := context.Background()
 	stored, err := client.Do(ctx, client.B().Get().Key(keys[0]).Build()).AsBytes()
@@ -291,8 +190,8 @@ func TestSessionStoreDown(t *testing.T) {
 	srv.signal(syscall.SIGSTOP)
 	for _, path := range []string{"/", "/whoami"} {
 		start := time.Now()
-		a := s.do("GET", path, nil)
-		if a.code != http.StatusServiceUnavailable || a.setCookie != "" {
+		a := s.Do("GET", path, nil)
+		if a.Code != http.StatusServiceUnavailable || a.SetCookie != "" {
 			t.Fatalf("GET %s with the server frozen: %+v; want the error handler and no cookie", path, a)
 		}
 		if d := time.Since(start); d > 3*time.Second {
@@ -303,24 +202,22 @@ func TestSessionStoreDown(t *testing.T) {
 	if got, err := client.Do(ctx, client.B().Get().Key(keys[0]).Build()).AsBytes(); err != nil || !bytes.Equal(got, stored) {
 		t.Fatalf("the stored session changed while the server was frozen (err %v)", err)
 	}
-	if a := s.do("GET", "/", nil); a.code != 200 || a.counter != 2 {
+	if a := s.Do("GET", "/", nil); a.Code != 200 || a.Counter != 2 {
 		t.Fatalf("after the server woke: %+v", a)
 	}
-	s.mu.Lock()
-	for _, err := range s.errs {
+	for _, err := range s.Srv.Errors() {
 		if !errors.Is(err, session.ErrStore) {
 			t.Errorf("error %v does not match session.ErrStore", err)
 		}
 	}
-	s.mu.Unlock()
 
 	srv.kill()
-	if a := s.do("GET", "/", nil); a.code != http.StatusServiceUnavailable || a.setCookie != "" {
+	if a := s.Do("GET", "/", nil); a.Code != http.StatusServiceUnavailable || a.SetCookie != "" {
 		t.Fatalf("with the server gone: %+v", a)
 	}
 	srv.start()
 	poll(t, 5*time.Second, "the site did not recover after the server restarted", func() bool {
-		return s.do("GET", "/", nil).code == 200
+		return s.Do("GET", "/", nil).Code == 200
 	})
 }
 
@@ -329,24 +226,24 @@ func TestSessionServerFull(t *testing.T) {
 	srv := startServer(t, "--maxmemory-policy", "noeviction")
 	client := newClient(t, []string{srv.addr()})
 	s := newSite(t, client, session.Options{}, valkeystore.Options{})
-	s.do("POST", "/login", url.Values{"user": {"cy"}})
-	old := s.cookie()
+	s.Do("POST", "/login", url.Values{"user": {"cy"}})
+	old := s.Token()
 	ctx := context.Background()
 	// Fill the server up to a limit just above what it uses.
 	if err := client.Do(ctx, client.B().ConfigSet().ParameterValue().ParameterValue("maxmemory", "1").Build()).Error(); err != nil {
 		t.Fatal(err)
 	}
-	a := s.do("POST", "/login", url.Values{"user": {"dee"}})
-	if a.code != http.StatusServiceUnavailable || a.setCookie != "" {
+	a := s.Do("POST", "/login", url.Values{"user": {"dee"}})
+	if a.Code != http.StatusServiceUnavailable || a.SetCookie != "" {
 		t.Fatalf("login on a full server: %+v; want the error handler and no cookie", a)
 	}
-	if s.cookie() != old {
+	if s.Token() != old {
 		t.Fatal("the browser's cookie changed")
 	}
 	if err := client.Do(ctx, client.B().ConfigSet().ParameterValue().ParameterValue("maxmemory", "0").Build()).Error(); err != nil {
 		t.Fatal(err)
 	}
-	if a := s.do("GET", "/whoami", nil); a.user != "cy" {
+	if a := s.Do("GET", "/whoami", nil); a.User != "cy" {
 		t.Fatalf("after the server has room again: %+v; want the old session", a)
 	}
 }
@@ -370,20 +267,14 @@ func TestSessionSchemaChange(t *testing.T) {
 	}
 	type v3 struct{ User []int }
 	m1, _ := session.New[v1](st, session.Options{})
-	tx := m1.Begin(ctx, "")
-	p, _ := tx.Get()
-	*p = v1{User: "ann", Old: 4, Roles: []string{"a"}}
-	res, err := tx.Commit(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	token := sessiontest.Seed(t, m1, v1{User: "ann", Old: 4, Roles: []string{"a"}})
 	m2, _ := session.New[v2](st, session.Options{})
-	if p, err := m2.Begin(ctx, res.Token).Get(); err != nil || p.User != "ann" || len(p.Roles) != 1 || p.New {
+	if p, err := m2.Begin(ctx, token).Get(); err != nil || p.User != "ann" || len(p.Roles) != 1 || p.New {
 		t.Fatalf("v1 record as v2: %+v, %v", p, err)
 	}
 	m3, _ := session.New[v3](st, session.Options{})
 	for range 2 {
-		if p, err := m3.Begin(ctx, res.Token).Get(); err != nil || p.User != nil {
+		if p, err := m3.Begin(ctx, token).Get(); err != nil || p.User != nil {
 			t.Fatalf("incompatible record: %+v, %v; want an empty session", p, err)
 		}
 	}
