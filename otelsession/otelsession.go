@@ -132,7 +132,8 @@ func (o *Observer) Enabled(ctx context.Context) bool {
 }
 
 // Observe records e: a span, as a child of the recording span in ctx if
-// there is one, and a point in each histogram.
+// there is one, and a point in each histogram, whose exemplars (if the
+// MeterProvider keeps them) link to that span.
 func (o *Observer) Observe(ctx context.Context, e session.Event) {
 	end := time.Now()
 	op, name, byOutcome := "load", "session.load", o.load
@@ -144,7 +145,10 @@ func (o *Observer) Observe(ctx context.Context, e session.Event) {
 		oc = newOutcome(op, e.Outcome) // one this package does not know yet
 	}
 	if o.tracer != nil && trace.SpanFromContext(ctx).IsRecording() {
-		o.span(ctx, name, e, oc, end)
+		// The points' exemplars then link to the session's span, not the
+		// request's; and the SDK finds it in one step, where a lookup in
+		// the commit's context (context.WithoutCancel) allocates.
+		ctx = o.span(ctx, name, e, oc, end)
 	}
 	if o.duration != nil {
 		o.duration.Record(ctx, e.Duration.Seconds(), oc.opts...)
@@ -154,8 +158,9 @@ func (o *Observer) Observe(ctx context.Context, e session.Event) {
 	}
 }
 
-// span records e, which ended at end, as a span named name.
-func (o *Observer) span(ctx context.Context, name string, e session.Event, oc *outcome, end time.Time) {
+// span records e, which ended at end, as a span named name, and returns ctx
+// with that span.
+func (o *Observer) span(ctx context.Context, name string, e session.Event, oc *outcome, end time.Time) context.Context {
 	attrs := make([]attribute.KeyValue, 1, 3)
 	attrs[0] = oc.attr
 	if e.Size > 0 {
@@ -164,7 +169,7 @@ func (o *Observer) span(ctx context.Context, name string, e session.Event, oc *o
 	if e.Merges > 0 {
 		attrs = append(attrs, mergesKey.Int(e.Merges))
 	}
-	_, span := o.tracer.Start(ctx, name,
+	ctx, span := o.tracer.Start(ctx, name,
 		trace.WithTimestamp(end.Add(-e.Duration)),
 		trace.WithAttributes(attrs...))
 	if e.Outcome == session.Failed {
@@ -175,4 +180,5 @@ func (o *Observer) span(ctx context.Context, name string, e session.Event, oc *o
 		span.SetStatus(codes.Error, desc)
 	}
 	span.End(trace.WithTimestamp(end))
+	return ctx
 }

@@ -365,3 +365,58 @@ func TestGlobal(t *testing.T) {
 		t.Errorf("counts (-want +got):\n%s", diff)
 	}
 }
+
+// TestExemplar: a point's exemplar links to the session's span, the most
+// precise one there is.
+func TestExemplar(t *testing.T) {
+	o := newSDK(t)
+	m := newManager(t, newStore(t), o.obs)
+	ctx, req := o.request()
+	s := m.Begin(ctx, "")
+	p, _ := s.Get()
+	p.User = "ann"
+	if _, err := s.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	req.End()
+	var commit trace.SpanID
+	for _, s := range o.spans.Ended() {
+		if s.Name() == "session.commit" {
+			commit = s.SpanContext().SpanID()
+		}
+	}
+	var rm metricdata.ResourceMetrics
+	if err := o.reader.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			var ex [][]byte
+			switch h := m.Data.(type) {
+			case metricdata.Histogram[float64]:
+				for _, p := range h.DataPoints {
+					for _, e := range p.Exemplars {
+						ex = append(ex, e.SpanID)
+					}
+				}
+			case metricdata.Histogram[int64]:
+				for _, p := range h.DataPoints {
+					for _, e := range p.Exemplars {
+						ex = append(ex, e.SpanID)
+					}
+				}
+			}
+			for _, id := range ex {
+				if string(id) != string(commit[:]) {
+					t.Errorf("%s: an exemplar links to span %x, want the commit's %s", m.Name, id, commit)
+				}
+			}
+			got = append(got, fmt.Sprintf("%s: %d", m.Name, len(ex)))
+		}
+	}
+	want := []string{"session.operation.duration: 1", "session.record.size: 1"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("exemplars (-want +got):\n%s", diff)
+	}
+}
