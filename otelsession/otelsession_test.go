@@ -420,3 +420,25 @@ func TestExemplar(t *testing.T) {
 		t.Errorf("exemplars (-want +got):\n%s", diff)
 	}
 }
+
+// TestNewOutcome: an outcome a later version of the manager reports, which
+// this package has no prepared attributes for, is recorded as it comes.
+func TestNewOutcome(t *testing.T) {
+	o := newSDK(t)
+	ctx, req := o.request()
+	e := session.Event{Commit: true, Outcome: "postponed"}
+	if !o.obs.Enabled(ctx) {
+		t.Fatal("not enabled")
+	}
+	o.obs.Observe(ctx, e)
+	req.End()
+	got, _ := spans(t, o.spans, req.SpanContext())
+	want := []span{{Name: "session.commit", Child: true, Attrs: map[string]any{"session.outcome": "postponed"}}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("spans (-want +got):\n%s", diff)
+	}
+	count, _ := points(t, o.reader, "session.operation.duration")
+	if diff := cmp.Diff(map[string]uint64{"commit/postponed": 1}, count); diff != "" {
+		t.Errorf("counts (-want +got):\n%s", diff)
+	}
+}
