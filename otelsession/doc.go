@@ -27,10 +27,13 @@
 //	session.merges       how many times a commit merged other requests'
 //	                     changes; absent when it merged none
 //
-// A failed load or commit (the store failed) has the status Error and the
-// error's text as its description. A conflict does not: it is an answer to
-// the client (409, nothing saved), not a fault of the server, as a 4xx
-// status is no error on an HTTP server span; its outcome says conflict.
+// A failed load or commit (the store failed) and a late change that could
+// not be saved (session.ErrLate: the handler changed the session after the
+// response started, where saving it would have needed a new cookie) have
+// the status Error and the error's text as their description. A conflict
+// does not: it is an answer to the client (409, nothing saved), not a fault
+// of the server, as a 4xx status is no error on an HTTP server span; its
+// outcome says conflict.
 //
 // A load or commit with no recording span in its context makes no span. A
 // session span on its own, as the root of a trace, would connect to no

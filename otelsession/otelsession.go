@@ -117,7 +117,7 @@ func New(opts Options) *Observer {
 		o.load[oc] = newOutcome("load", oc)
 	}
 	for _, oc := range []session.Outcome{session.Unchanged, session.Created, session.Saved, session.Refreshed,
-		session.Merged, session.Rotated, session.Deleted, session.Conflict, session.Failed} {
+		session.Merged, session.Rotated, session.Deleted, session.Conflict, session.Failed, session.Late} {
 		o.commit[oc] = newOutcome("commit", oc)
 	}
 	return o
@@ -172,8 +172,11 @@ func (o *Observer) span(ctx context.Context, name string, e session.Event, oc *o
 	ctx, span := o.tracer.Start(ctx, name,
 		trace.WithTimestamp(end.Add(-e.Duration)),
 		trace.WithAttributes(attrs...))
-	if e.Outcome == session.Failed {
-		desc := "failed"
+	// A change lost is an error of the server: the store failed, or the
+	// handler changed the session too late to save it. A conflict is not:
+	// the client was answered 409 and nothing was lost unknown to it.
+	if e.Outcome == session.Failed || e.Outcome == session.Late {
+		desc := string(e.Outcome)
 		if e.Err != nil {
 			desc = e.Err.Error()
 		}

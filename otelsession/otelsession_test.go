@@ -442,3 +442,35 @@ func TestNewOutcome(t *testing.T) {
 		t.Errorf("counts (-want +got):\n%s", diff)
 	}
 }
+
+// TestLate: a change made after the response started that could not be
+// saved (a new visitor's, still empty when the response started: it would
+// have needed a cookie) is an error.
+func TestLate(t *testing.T) {
+	o := newSDK(t)
+	m := newManager(t, newStore(t), o.obs)
+	ctx, req := o.request()
+	s := m.Begin(ctx, "")
+	p, _ := s.Get()
+	if _, err := s.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	p.Count++
+	_, err := s.Commit(ctx)
+	if !errors.Is(err, session.ErrLate) {
+		t.Fatalf("second commit: %v, want ErrLate", err)
+	}
+	req.End()
+	got, _ := spans(t, o.spans, req.SpanContext())
+	want := []span{
+		{Name: "session.commit", Child: true, Attrs: map[string]any{"session.outcome": "unchanged"}},
+		{Name: "session.commit", Child: true, Attrs: map[string]any{"session.outcome": "late"}, Status: codes.Error, Desc: err.Error()},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("spans (-want +got):\n%s", diff)
+	}
+	count, _ := points(t, o.reader, "session.operation.duration")
+	if diff := cmp.Diff(map[string]uint64{"commit/unchanged": 1, "commit/late": 1}, count); diff != "" {
+		t.Errorf("counts (-want +got):\n%s", diff)
+	}
+}
