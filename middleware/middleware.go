@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/typedsession/session"
 )
@@ -118,7 +119,7 @@ func (mw *middleware) serve(next http.Handler, w http.ResponseWriter, r *http.Re
 	}
 	ctx, c := mw.m.Attach(r.Context(), token)
 	r = r.WithContext(ctx)
-	rw := &writer{ResponseWriter: w, mw: mw, r: r, c: c}
+	rw := &writer{ResponseWriter: w, mw: mw, r: r, c: c, ctx: detached{ctx}}
 	next.ServeHTTP(rw, r)
 	if !rw.committed {
 		rw.commit()
@@ -127,7 +128,7 @@ func (mw *middleware) serve(next http.Handler, w http.ResponseWriter, r *http.Re
 	if !rw.failed {
 		// The response started before the handler was done with the
 		// session: save what it changed since, or say it was lost.
-		if _, err := c.Commit(context.WithoutCancel(r.Context())); err != nil {
+		if _, err := c.Commit(&rw.ctx); err != nil {
 			mw.late(r, err)
 		}
 	}
@@ -189,7 +190,20 @@ type writer struct {
 	c         session.Committer
 	committed bool
 	failed    bool
+	ctx       detached // the commits' context
 }
+
+// detached is the request's context without its cancellation, as
+// context.WithoutCancel makes it: a client that hangs up as the handler
+// finishes must not cost it the save, and the store's own timeouts bound
+// the wait. Kept in the writer, it costs no allocation of its own, and its
+// values (an observer's span) are found without one.
+type detached struct{ parent context.Context }
+
+func (*detached) Deadline() (time.Time, bool) { return time.Time{}, false }
+func (*detached) Done() <-chan struct{}       { return nil }
+func (*detached) Err() error                  { return nil }
+func (d *detached) Value(key any) any         { return d.parent.Value(key) }
 
 // commit runs once and reports whether the handler's response may proceed.
 func (w *writer) commit() bool {
@@ -198,9 +212,7 @@ func (w *writer) commit() bool {
 	}
 	w.committed = true
 	mw := w.mw
-	// A client that hangs up as the handler finishes must not cost it the
-	// save; the store's own timeouts bound the wait.
-	res, err := w.c.Commit(context.WithoutCancel(w.r.Context()))
+	res, err := w.c.Commit(&w.ctx)
 	if err != nil {
 		w.failed = true
 		dropRepresentation(w.Header())
