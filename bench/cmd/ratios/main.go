@@ -2,7 +2,8 @@
 // passes, from files or standard input) and prints, as Markdown tables, the
 // medians of BenchmarkHTTP with each implementation's overhead over the bare
 // handler, its ratio to the floor, this library's ratios to its peers, and
-// the medians of BenchmarkScale relative to the smallest store. With -load,
+// the medians of BenchmarkScale relative to the smallest store; and, for the
+// implementations that count them, the round trips to the database. With -load,
 // it reads the figures load.sh writes instead (server, scenario, requests per
 // second, non-2xx responses, median and 99th percentile latency, one run a
 // line) and prints requests per second with the ratios to the bare server
@@ -27,6 +28,7 @@ import (
 // sample is one benchmark's values over the passes.
 type sample struct {
 	ns, bytes, allocs []float64
+	trips             []float64 // round trips to the database, where counted
 }
 
 var line = regexp.MustCompile(`^(Benchmark\S+?)(?:-\d+)?\s+\d+\s+(.*)$`)
@@ -77,6 +79,8 @@ func main() {
 					s.bytes = append(s.bytes, v)
 				case "allocs/op":
 					s.allocs = append(s.allocs, v)
+				case "trips/op":
+					s.trips = append(s.trips, v)
 				}
 			}
 		}
@@ -110,7 +114,8 @@ var (
 	implsOrder = []string{
 		"bare", "floor",
 		"typedsession-memory", "typedsession-cookie", "typedsession-valkey", "typedsession-valkey-cached",
-		"scs-memory", "scs-redis", "gorilla-cookie",
+		"typedsession-postgres", "typedsession-sqlite",
+		"scs-memory", "scs-redis", "scs-postgres", "scs-sqlite", "gorilla-cookie",
 	}
 	// peers pairs each of this library's setups with the peer it replaces.
 	peers = [][2]string{
@@ -118,6 +123,8 @@ var (
 		{"typedsession-cookie", "gorilla-cookie"},
 		{"typedsession-valkey", "scs-redis"},
 		{"typedsession-valkey-cached", "scs-redis"},
+		{"typedsession-postgres", "scs-postgres"},
+		{"typedsession-sqlite", "scs-sqlite"},
 	}
 )
 
@@ -243,6 +250,39 @@ func httpTables(w io.Writer, samples map[string]*sample) {
 		fmt.Fprintln(w, row+" |")
 	}
 	fmt.Fprintln(w)
+
+	tripsTable(w, get)
+}
+
+// tripsTable prints the round trips to the database per request of the
+// implementations that count them (medians over the passes).
+func tripsTable(w io.Writer, get func(op, impl string) (*sample, bool)) {
+	header := false
+	for _, impl := range implsOrder {
+		if s, ok := get("read", impl); !ok || len(s.trips) == 0 {
+			continue
+		}
+		if !header {
+			fmt.Fprintln(w, "Round trips to the database per request (median over the passes):")
+			fmt.Fprintln(w)
+			fmt.Fprintln(w, "| implementation | read | modify | new |")
+			fmt.Fprintln(w, "|---|---|---|---|")
+			header = true
+		}
+		row := "| " + impl
+		for _, op := range opsOrder {
+			s, ok := get(op, impl)
+			if !ok || len(s.trips) == 0 {
+				row += " | –"
+				continue
+			}
+			row += fmt.Sprintf(" | %.2f", median(s.trips))
+		}
+		fmt.Fprintln(w, row+" |")
+	}
+	if header {
+		fmt.Fprintln(w)
+	}
 }
 
 func scaleTable(w io.Writer, samples map[string]*sample) {
