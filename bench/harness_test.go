@@ -11,8 +11,11 @@ import (
 //	benchstat -col /op -row /impl FILE
 //
 // or with cmd/ratios, which also gives the overhead over the bare handler
-// and the ratios to the floor and the peers. The SQL stores also report
-// their round trips to the database per request (trips/op).
+// and the ratios to the floor and the peers. Each also reports the CPU
+// time the process used per request (cpu-ns/op: time spent waiting for a
+// server or for a core of a busy machine is not in it, the work of a
+// server in another process neither), and the SQL stores their round trips
+// to the database (trips/op).
 func BenchmarkHTTP(b *testing.B) {
 	for _, op := range ops {
 		for _, im := range available(b) {
@@ -31,16 +34,21 @@ func BenchmarkHTTP(b *testing.B) {
 					trips0 = l.trips.Load()
 				}
 				n := 0
+				cpu0, cpuOK := cpuTime()
 				b.ReportAllocs()
 				for b.Loop() {
 					serve(h, w, base)
 					n++
 				}
+				cpu1, _ := cpuTime()
 				if seen == 0 {
 					b.Fatal("the handler saw no session")
 				}
 				if l.trips != nil {
 					b.ReportMetric(float64(l.trips.Load()-trips0)/float64(n), "trips/op")
+				}
+				if cpuOK {
+					b.ReportMetric(float64(cpu1-cpu0)/float64(n), "cpu-ns/op")
 				}
 			})
 		}
