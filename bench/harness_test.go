@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"math"
 	"net/http"
 	"testing"
 )
@@ -139,12 +140,16 @@ func TestRoundTrips(t *testing.T) {
 					cookie = seed(t, h)
 				}
 				w := &sinkWriter{h: make(http.Header)}
-				for range 3 {
-					serve(h, w, newRequest(cookie))
-				}
-				n := l.trips.Load()
 				serve(h, w, newRequest(cookie))
-				got[i] = l.trips.Load() - n
+				// The fewest of a few requests: pgx pings a connection
+				// that was idle for a second before handing it out, which
+				// a stall of a busy machine can cause once.
+				got[i] = math.MaxInt64
+				for range 3 {
+					n := l.trips.Load()
+					serve(h, w, newRequest(cookie))
+					got[i] = min(got[i], l.trips.Load()-n)
+				}
 			}
 			t.Logf("round trips: read %d, modify %d, new %d", got[0], got[1], got[2])
 			if w, ok := want[im.name]; ok && got != w {
