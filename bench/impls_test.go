@@ -6,6 +6,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,6 +23,7 @@ import (
 	"github.com/typedsession/session/store"
 	"github.com/typedsession/session/store/cookiestore"
 	ourmem "github.com/typedsession/session/store/memstore"
+	"github.com/typedsession/session/store/sqlstore"
 	"github.com/typedsession/session/store/valkeystore"
 )
 
@@ -32,14 +34,18 @@ type lib struct {
 	wrap func(http.Handler) http.Handler
 	load func(w http.ResponseWriter, r *http.Request) Sess
 	save func(w http.ResponseWriter, r *http.Request, v Sess)
+
+	// trips counts the round trips to the database, where they are counted
+	// (the SQL stores); nil elsewhere.
+	trips *atomic.Int64
 }
 
 // impl names an implementation. Names are what benchstat groups by
 // (impl=NAME in the benchmark's name).
 type impl struct {
-	name   string
-	server bool // needs VALKEY_ADDR
-	build  func(tb testing.TB) lib
+	name  string
+	env   string // the environment variable naming the server it needs, if any
+	build func(tb testing.TB) lib
 }
 
 var (
@@ -59,22 +65,34 @@ func impls() []impl {
 		{name: "typedsession-cookie", build: func(tb testing.TB) lib {
 			return ours(tb, cookiestore.New(cookiestore.Options{}), ring(tb))
 		}},
-		{name: "typedsession-valkey", server: true, build: func(tb testing.TB) lib {
+		{name: "typedsession-valkey", env: "VALKEY_ADDR", build: func(tb testing.TB) lib {
 			return ours(tb, valkeyStore(tb, 0), nil)
 		}},
-		{name: "typedsession-valkey-cached", server: true, build: func(tb testing.TB) lib {
+		{name: "typedsession-valkey-cached", env: "VALKEY_ADDR", build: func(tb testing.TB) lib {
 			return ours(tb, valkeyStore(tb, time.Minute), nil)
+		}},
+		{name: "typedsession-postgres", env: "PG_DSN", build: func(tb testing.TB) lib {
+			return sqlStore(tb, openPostgres(tb), sqlstore.PostgreSQL)
+		}},
+		{name: "typedsession-sqlite", build: func(tb testing.TB) lib {
+			return sqlStore(tb, openSQLite(tb), sqlstore.SQLite)
 		}},
 		{name: "scs-memory", build: func(tb testing.TB) lib {
 			// No cleanup goroutine: scs's StopCleanup races with its start
 			// (a data race under -race), and a run is shorter than its minute.
 			return scsLib(memstore.NewWithCleanupInterval(0))
 		}},
-		{name: "scs-redis", server: true, build: func(tb testing.TB) lib {
+		{name: "scs-redis", env: "VALKEY_ADDR", build: func(tb testing.TB) lib {
 			addr := os.Getenv("VALKEY_ADDR")
 			pool := &redis.Pool{MaxIdle: 16, Dial: func() (redis.Conn, error) { return redis.Dial("tcp", addr) }}
 			tb.Cleanup(func() { pool.Close() })
 			return scsLib(redisstore.New(pool))
+		}},
+		{name: "scs-postgres", env: "PG_DSN", build: func(tb testing.TB) lib {
+			return scsSQL(tb, openPostgres(tb), true)
+		}},
+		{name: "scs-sqlite", build: func(tb testing.TB) lib {
+			return scsSQL(tb, openSQLite(tb), false)
 		}},
 		{name: "gorilla-cookie", build: func(testing.TB) lib {
 			cs := sessions.NewCookieStore(hashKey, key32)
@@ -106,7 +124,7 @@ func impls() []impl {
 func available(tb testing.TB) []impl {
 	var out []impl
 	for _, im := range impls() {
-		if im.server && os.Getenv("VALKEY_ADDR") == "" {
+		if im.env != "" && os.Getenv(im.env) == "" {
 			continue
 		}
 		out = append(out, im)

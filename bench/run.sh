@@ -11,8 +11,13 @@
 #
 # Environment: PASSES (default 6), SCALE_PASSES (3), BENCHTIME (go test
 # -benchtime, default 500ms), OUT (directory for the raw output, default
-# results/). A benchmark given 0 passes keeps its raw output of an earlier
-# run, which the tables then show: PASSES=0 reruns BenchmarkScale alone.
+# results/), IMPLS (a regular expression of the implementations that
+# BenchmarkHTTP runs, default all; keep bare and floor, which the ratios are
+# taken against, as in IMPLS='bare|floor|.*-postgres|.*-sqlite'). A
+# benchmark given 0 passes keeps its raw output of an earlier run, which the
+# tables then show: PASSES=0 reruns BenchmarkScale alone. The load average
+# at the start of each pass goes to uptime.txt, since on a shared machine it
+# says how far to trust the absolute times.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -25,6 +30,10 @@ fi
 passes=${1:-${PASSES:-6}}
 scale_passes=${SCALE_PASSES:-3}
 benchtime=${BENCHTIME:-500ms}
+http_bench='^BenchmarkHTTP$'
+if [[ -n ${IMPLS:-} ]]; then
+	http_bench="^BenchmarkHTTP\$/^op=/^impl=($IMPLS)\$"
+fi
 out=${OUT:-$here/results}
 
 say() { printf 'run.sh: %s\n' "$*" >&2; }
@@ -39,11 +48,13 @@ go build -o "$tmp/benchstat" golang.org/x/perf/cmd/benchstat
 mkdir -p "$out"
 ((passes == 0)) || : >"$out/http.txt"
 ((scale_passes == 0)) || : >"$out/scale.txt"
+: >"$out/uptime.txt"
 total=$((passes > scale_passes ? passes : scale_passes))
 for ((pass = 1; pass <= total; pass++)); do
+	echo "pass $pass: $(uptime)" >>"$out/uptime.txt"
 	if ((pass <= passes)); then
 		say "pass $pass of $total: BenchmarkHTTP"
-		BENCH_SEED=$((pass * 7919 + RANDOM)) "$tmp/bench.test" -test.run '^$' -test.bench '^BenchmarkHTTP$' \
+		BENCH_SEED=$((pass * 7919 + RANDOM)) "$tmp/bench.test" -test.run '^$' -test.bench "$http_bench" \
 			-test.benchtime "$benchtime" -test.benchmem >>"$out/http.txt"
 	fi
 	if ((pass <= scale_passes)); then
@@ -57,6 +68,8 @@ done
 	echo "date: $(date -u +%Y-%m-%d)"
 	echo "machine: $(lscpu | sed -n 's/^Model name:[[:space:]]*//p' | head -n 1), $(nproc) cores"
 	echo "go: $(go version)"
+	echo "load average (1, 5, 15 min) at the start of each pass:"
+	sed 's/ up .*load average:/:/' "$out/uptime.txt"
 	echo
 	echo '```'
 	# In $out, so that benchstat names its columns by the files alone.

@@ -2,7 +2,9 @@
 // passes, from files or standard input) and prints, as Markdown tables, the
 // medians of BenchmarkHTTP with each implementation's overhead over the bare
 // handler, its ratio to the floor, this library's ratios to its peers, and
-// the medians of BenchmarkScale relative to the smallest store. With -load,
+// the medians of BenchmarkScale relative to the smallest store; the CPU time
+// per request with the same ratios to the peers; and, for the
+// implementations that count them, the round trips to the database. With -load,
 // it reads the figures load.sh writes instead (server, scenario, requests per
 // second, non-2xx responses, median and 99th percentile latency, one run a
 // line) and prints requests per second with the ratios to the bare server
@@ -27,6 +29,8 @@ import (
 // sample is one benchmark's values over the passes.
 type sample struct {
 	ns, bytes, allocs []float64
+	trips             []float64 // round trips to the database, where counted
+	cpu               []float64 // the process's CPU time per request, ns
 }
 
 var line = regexp.MustCompile(`^(Benchmark\S+?)(?:-\d+)?\s+\d+\s+(.*)$`)
@@ -77,6 +81,10 @@ func main() {
 					s.bytes = append(s.bytes, v)
 				case "allocs/op":
 					s.allocs = append(s.allocs, v)
+				case "trips/op":
+					s.trips = append(s.trips, v)
+				case "cpu-ns/op":
+					s.cpu = append(s.cpu, v)
 				}
 			}
 		}
@@ -110,7 +118,8 @@ var (
 	implsOrder = []string{
 		"bare", "floor",
 		"typedsession-memory", "typedsession-cookie", "typedsession-valkey", "typedsession-valkey-cached",
-		"scs-memory", "scs-redis", "gorilla-cookie",
+		"typedsession-postgres", "typedsession-sqlite",
+		"scs-memory", "scs-redis", "scs-postgres", "scs-sqlite", "gorilla-cookie",
 	}
 	// peers pairs each of this library's setups with the peer it replaces.
 	peers = [][2]string{
@@ -118,6 +127,8 @@ var (
 		{"typedsession-cookie", "gorilla-cookie"},
 		{"typedsession-valkey", "scs-redis"},
 		{"typedsession-valkey-cached", "scs-redis"},
+		{"typedsession-postgres", "scs-postgres"},
+		{"typedsession-sqlite", "scs-sqlite"},
 	}
 )
 
@@ -243,6 +254,106 @@ func httpTables(w io.Writer, samples map[string]*sample) {
 		fmt.Fprintln(w, row+" |")
 	}
 	fmt.Fprintln(w)
+
+	cpuTable(w, get)
+	tripsTable(w, get)
+}
+
+// cpuTable prints the CPU time per request and this library's CPU ratios
+// to its peers, each overhead over the bare handler's taken in each pass.
+// Time spent waiting (for a server, or for a core of a busy machine) is not
+// in it, so on a shared machine it moves far less than the time per request.
+func cpuTable(w io.Writer, get func(op, impl string) (*sample, bool)) {
+	if s, ok := get("read", "bare"); !ok || len(s.cpu) == 0 {
+		return
+	}
+	ratio := func(op, num, den string) (float64, bool) {
+		n, ok1 := get(op, num)
+		d, ok2 := get(op, den)
+		b, _ := get(op, "bare")
+		if !ok1 || !ok2 {
+			return 0, false
+		}
+		var r []float64
+		for k := 0; k < len(n.cpu) && k < len(d.cpu) && k < len(b.cpu); k++ {
+			if dd := d.cpu[k] - b.cpu[k]; dd > 0 {
+				r = append(r, (n.cpu[k]-b.cpu[k])/dd)
+			}
+		}
+		return median(r), len(r) > 0
+	}
+	fmt.Fprintln(w, "CPU time of the process per request (user and system; median over the passes, ± half the range):")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| implementation | read | modify | new |")
+	fmt.Fprintln(w, "|---|---|---|---|")
+	for _, impl := range implsOrder {
+		if s, ok := get("read", impl); !ok || len(s.cpu) == 0 {
+			continue
+		}
+		row := "| " + impl
+		for _, op := range opsOrder {
+			s, ok := get(op, impl)
+			if !ok || len(s.cpu) == 0 {
+				row += " | –"
+				continue
+			}
+			row += fmt.Sprintf(" | %s ±%.0f%%", us(median(s.cpu)), spread(s.cpu))
+		}
+		fmt.Fprintln(w, row+" |")
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "The peer's CPU time over this library's, each over the bare handler's, taken in each pass, median over the passes:")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| this library | peer | read | modify | new |")
+	fmt.Fprintln(w, "|---|---|---|---|---|")
+	for _, p := range peers {
+		row := "| " + p[0] + " | " + p[1]
+		some := false
+		for _, op := range opsOrder {
+			r, ok := ratio(op, p[1], p[0])
+			if !ok {
+				row += " | –"
+				continue
+			}
+			some = true
+			row += fmt.Sprintf(" | %.1fx", r)
+		}
+		if some {
+			fmt.Fprintln(w, row+" |")
+		}
+	}
+	fmt.Fprintln(w)
+}
+
+// tripsTable prints the round trips to the database per request of the
+// implementations that count them (medians over the passes).
+func tripsTable(w io.Writer, get func(op, impl string) (*sample, bool)) {
+	header := false
+	for _, impl := range implsOrder {
+		if s, ok := get("read", impl); !ok || len(s.trips) == 0 {
+			continue
+		}
+		if !header {
+			fmt.Fprintln(w, "Round trips to the database per request (median over the passes):")
+			fmt.Fprintln(w)
+			fmt.Fprintln(w, "| implementation | read | modify | new |")
+			fmt.Fprintln(w, "|---|---|---|---|")
+			header = true
+		}
+		row := "| " + impl
+		for _, op := range opsOrder {
+			s, ok := get(op, impl)
+			if !ok || len(s.trips) == 0 {
+				row += " | –"
+				continue
+			}
+			row += fmt.Sprintf(" | %.2f", median(s.trips))
+		}
+		fmt.Fprintln(w, row+" |")
+	}
+	if header {
+		fmt.Fprintln(w)
+	}
 }
 
 func scaleTable(w io.Writer, samples map[string]*sample) {
