@@ -274,8 +274,19 @@ func TestDemoBinarySIGTERM(t *testing.T) {
 		t.Skip("builds the demo")
 	}
 	bin := filepath.Join(t.TempDir(), "demo")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	// Build it as the README runs it, from the repository's root through
+	// go.work, even when GOWORK=off (as make sets it): that is what keeps
+	// `go run ./examples/demo` working there.
+	build := exec.Command("go", "build", "-o", bin, ".")
+	if root, err := filepath.Abs(filepath.Join("..", "..")); err == nil {
+		if work := filepath.Join(root, "go.work"); exists(work) {
+			build = exec.Command("go", "build", "-o", bin, "./examples/demo")
+			build.Dir = root
+			build.Env = append(os.Environ(), "GOWORK="+work)
+		}
+	}
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("%v: %v\n%s", build.Args, err, out)
 	}
 	cmd := exec.Command(bin, "-addr", "127.0.0.1:0", "-insecure")
 	cmd.Env = append(os.Environ(), "SESSION_KEYS="+strings.Repeat("5a", 32))
@@ -321,4 +332,10 @@ func TestDemoBinarySIGTERM(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("demo still running 10s after SIGTERM")
 	}
+}
+
+// exists reports whether the file name is there.
+func exists(name string) bool {
+	_, err := os.Stat(name)
+	return err == nil
 }
