@@ -58,7 +58,9 @@ cleanup() {
 trap cleanup EXIT
 
 say "building"
-(cd "$root" && go build -o "$tmp/demo" ./examples/demo)
+# The demo is a module of its own: build it in its directory, which works
+# with the root's go.work and without it (make bench sets GOWORK=off).
+(cd "$root/examples/demo" && go build -o "$tmp/demo" .)
 (cd "$here" && go build -o "$tmp/scsdemo" ./cmd/scsdemo && go build -o "$tmp/gorillademo" ./cmd/gorillademo && go build -o "$tmp/bare" ./cmd/bare)
 
 SESSION_KEYS=$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')

@@ -1,12 +1,24 @@
 // Command demo serves a small site whose sessions are typed structs.
 //
-//	go run ./examples/demo [-addr 127.0.0.1:8080] [-store memory|cookie|valkey]
-//	    [-valkey ADDR] [-codec msgpack|json] [-idle 30m] [-lifetime 24h] [-insecure]
+//	go run ./examples/demo [-addr 127.0.0.1:8080]
+//	    [-store memory|cookie|valkey|postgres|sqlite] [-valkey ADDR]
+//	    [-valkey-cache DURATION] [-dsn URL|FILE] [-codec msgpack|json]
+//	    [-idle 30m] [-lifetime 24h] [-insecure]
+//
+// -store valkey keeps sessions in the Valkey (or Redis) server at -valkey,
+// with -valkey-cache above zero serving reads from a client-side cache for at
+// most that long. -store postgres keeps them in the PostgreSQL database whose
+// connection URL -dsn gives (postgres://user:password@host:5432/db), -store
+// sqlite in the SQLite file whose path -dsn gives; either creates the tables
+// when they are missing.
 //
 // Keys come from SESSION_KEYS, comma-separated hex 32-byte keys, the first of
 // which seals; without it a random key is made for this run, except with
-// -store valkey, where several instances share the store and the demo
-// refuses to start without it.
+// -store valkey or -store postgres, where several instances share the store
+// and the demo refuses to start without it. With -store sqlite a random key
+// works too, but the sessions it sealed stay in the file unreadable once the
+// demo stops: set SESSION_KEYS to keep them across restarts, or to share the
+// file between processes.
 //
 // Routes, all answering JSON:
 //
@@ -31,6 +43,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -41,6 +54,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -51,8 +65,12 @@ import (
 	"github.com/typedsession/session/store"
 	"github.com/typedsession/session/store/cookiestore"
 	"github.com/typedsession/session/store/memstore"
+	"github.com/typedsession/session/store/sqlstore"
 	"github.com/typedsession/session/store/valkeystore"
 	"github.com/valkey-io/valkey-go"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver, for -store postgres
+	_ "modernc.org/sqlite"             // the "sqlite" driver (pure Go, no cgo), for -store sqlite
 )
 
 // Sess is the demo's session payload.
@@ -63,20 +81,24 @@ type Sess struct {
 }
 
 type config struct {
-	addr     string
-	store    string
-	valkey   string
-	codec    string
-	idle     time.Duration
-	lifetime time.Duration
-	insecure bool
+	addr        string
+	store       string
+	valkey      string
+	valkeyCache time.Duration
+	dsn         string
+	codec       string
+	idle        time.Duration
+	lifetime    time.Duration
+	insecure    bool
 }
 
 func main() {
 	var cfg config
 	flag.StringVar(&cfg.addr, "addr", "127.0.0.1:8080", "listen address")
-	flag.StringVar(&cfg.store, "store", "memory", "session store: memory, cookie or valkey")
+	flag.StringVar(&cfg.store, "store", "memory", "session store: memory, cookie, valkey, postgres or sqlite")
 	flag.StringVar(&cfg.valkey, "valkey", "127.0.0.1:6379", "Valkey (or Redis) address for -store valkey")
+	flag.DurationVar(&cfg.valkeyCache, "valkey-cache", 0, "with -store valkey, serve reads from a client-side cache for at most this long (0 = off)")
+	flag.StringVar(&cfg.dsn, "dsn", "", "PostgreSQL connection URL for -store postgres, or SQLite file path for -store sqlite")
 	flag.StringVar(&cfg.codec, "codec", "msgpack", "payload codec: msgpack or json")
 	flag.DurationVar(&cfg.idle, "idle", 30*time.Minute, "idle timeout (0 = off)")
 	flag.DurationVar(&cfg.lifetime, "lifetime", 24*time.Hour, "absolute session lifetime")
@@ -94,7 +116,7 @@ func main() {
 
 // run serves until ctx ends. ready, if not nil, receives the bound address.
 func run(ctx context.Context, cfg config, logger *slog.Logger, ready chan<- string) error {
-	h, closeStore, err := build(cfg, logger)
+	h, closeStore, err := build(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}
@@ -130,9 +152,10 @@ func run(ctx context.Context, cfg config, logger *slog.Logger, ready chan<- stri
 	return nil
 }
 
-// build assembles the demo's handler from its flags.
-func build(cfg config, logger *slog.Logger) (http.Handler, func(), error) {
-	ring, err := keys(logger, cfg.store == "valkey")
+// build assembles the demo's handler from its flags. The function it returns
+// closes the store, once the server has stopped.
+func build(ctx context.Context, cfg config, logger *slog.Logger) (http.Handler, func(), error) {
+	ring, err := keys(logger, cfg.store)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -145,7 +168,7 @@ func build(cfg config, logger *slog.Logger) (http.Handler, func(), error) {
 	default:
 		return nil, nil, fmt.Errorf("-codec %q: want msgpack or json", cfg.codec)
 	}
-	st, closeStore, err := openStore(cfg)
+	st, closeStore, err := openStore(ctx, cfg, logger)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -164,7 +187,9 @@ func build(cfg config, logger *slog.Logger) (http.Handler, func(), error) {
 	return middleware.New(mgr, middleware.Options{ErrorHandler: errorJSON(logger)})(routes(mgr)), closeStore, nil
 }
 
-func keys(logger *slog.Logger, shared bool) (*cipher.Ring, error) {
+// keys returns the key ring from SESSION_KEYS, or one random key for a
+// store that no other process shares.
+func keys(logger *slog.Logger, storeName string) (*cipher.Ring, error) {
 	if s := os.Getenv("SESSION_KEYS"); s != "" {
 		r, err := cipher.ParseKeys(s)
 		if err != nil {
@@ -172,16 +197,23 @@ func keys(logger *slog.Logger, shared bool) (*cipher.Ring, error) {
 		}
 		return r, nil
 	}
-	if shared {
+	switch storeName {
+	case "valkey", "postgres":
 		// A random key here would make every other instance's records
 		// unreadable to this one, and this one's to them.
-		return nil, errors.New("-store valkey needs SESSION_KEYS (comma-separated hex 32-byte keys, e.g. from `openssl rand -hex 32`), the same on every instance sharing the store")
+		return nil, fmt.Errorf("-store %s needs SESSION_KEYS (comma-separated hex 32-byte keys, e.g. from `openssl rand -hex 32`), the same on every instance sharing the store", storeName)
+	case "sqlite":
+		// A local file, which one process at a time uses in the common
+		// case; but the file outlives the key, so say what that costs.
+		logger.Warn("SESSION_KEYS is unset: using a random key, so the sessions kept in the file cannot be read once the demo stops")
+	default:
+		logger.Warn("SESSION_KEYS is unset: using a random key, so sessions end when the demo stops")
 	}
-	logger.Warn("SESSION_KEYS is unset: using a random key, so sessions end when the demo stops")
 	return cipher.NewRing(cipher.NewKey())
 }
 
-func openStore(cfg config) (store.Backend, func(), error) {
+// openStore returns the store -store names and the function that closes it.
+func openStore(ctx context.Context, cfg config, logger *slog.Logger) (store.Backend, func(), error) {
 	switch cfg.store {
 	case "memory":
 		s := memstore.New(memstore.Options{})
@@ -189,15 +221,78 @@ func openStore(cfg config) (store.Backend, func(), error) {
 	case "cookie":
 		return cookiestore.New(cookiestore.Options{}), func() {}, nil
 	case "valkey":
+		if cfg.valkeyCache < 0 {
+			return nil, nil, fmt.Errorf("-valkey-cache %v: want 0 (off) or more", cfg.valkeyCache)
+		}
 		c, err := valkey.NewClient(valkey.ClientOption{InitAddress: []string{cfg.valkey}})
 		if err != nil {
 			return nil, nil, fmt.Errorf("-valkey %s: %w", cfg.valkey, err)
 		}
 		// A request's context has no deadline of its own: bound each command
 		// so a server that is down answers with an error, not a hang.
-		return valkeystore.New(c, valkeystore.Options{Timeout: time.Second}), c.Close, nil
+		return valkeystore.New(c, valkeystore.Options{Timeout: time.Second, CacheTTL: cfg.valkeyCache}), c.Close, nil
+	case "postgres", "sqlite":
+		return openSQL(ctx, cfg, logger)
 	}
-	return nil, nil, fmt.Errorf("-store %q: want memory, cookie or valkey", cfg.store)
+	return nil, nil, fmt.Errorf("-store %q: want memory, cookie, valkey, postgres or sqlite", cfg.store)
+}
+
+// sqliteSettings are the settings sqlstore's documentation gives for a
+// SQLite file: the busy timeout first (the pragmas run in order on each new
+// connection, and switching a fresh file to WAL while another connection does
+// the same fails at once without one), WAL so that reads run during a write,
+// commits that do not wait for fsync, and transactions that take the write
+// lock when they begin.
+const sqliteSettings = "?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+
+// openSQL opens the database -dsn names and creates the session tables in
+// it when they are missing. The function it returns stops the store's
+// sweeper, then closes the database.
+func openSQL(ctx context.Context, cfg config, logger *slog.Logger) (store.Backend, func(), error) {
+	driver, dsn, dialect := "pgx", cfg.dsn, sqlstore.PostgreSQL
+	switch {
+	case cfg.dsn == "" && cfg.store == "postgres":
+		return nil, nil, errors.New("-store postgres needs -dsn, a connection URL such as postgres://user:password@127.0.0.1:5432/db")
+	case cfg.dsn == "":
+		return nil, nil, errors.New("-store sqlite needs -dsn, the path of the database file (made when missing)")
+	case cfg.store == "sqlite" && strings.ContainsAny(cfg.dsn, "?#"):
+		// They would end the path and start the driver's settings.
+		return nil, nil, fmt.Errorf("-dsn %q: want a SQLite file path, without ? or #", cfg.dsn)
+	case cfg.store == "sqlite":
+		driver, dsn, dialect = "sqlite", "file:"+cfg.dsn+sqliteSettings, sqlstore.SQLite
+	}
+	db, err := sql.Open(driver, dsn)
+	if err != nil {
+		return nil, nil, fmt.Errorf("-store %s: %w", cfg.store, err)
+	}
+	// A small pool, all of it kept open: with the default of 2 idle
+	// connections every burst of requests would open connections and close
+	// them again, and opening many at once is slow (PostgreSQL starts a
+	// process for each; 32 at once took 0.8 s here, near the 1 s bound below,
+	// 8 took 0.2 s). Requests beyond 8 wait for a connection, which a
+	// statement of a millisecond or less soon frees.
+	db.SetMaxOpenConns(8)
+	db.SetMaxIdleConns(8)
+	// Bound each call, as for Valkey; the sweeper's failures go to the log.
+	opts := sqlstore.Options{Dialect: dialect, Timeout: time.Second, Logger: logger}
+	start, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	// CreateSchema does nothing when the tables are there (and on PostgreSQL
+	// holds a lock, so instances starting together do not collide): the
+	// demo runs it at every start.
+	if err := sqlstore.CreateSchema(start, db, opts); err != nil {
+		db.Close()
+		return nil, nil, fmt.Errorf("-store %s: %w", cfg.store, err)
+	}
+	st, err := sqlstore.New(start, db, opts)
+	if err != nil {
+		db.Close()
+		return nil, nil, fmt.Errorf("-store %s: %w", cfg.store, err)
+	}
+	return st, func() {
+		st.Close()
+		db.Close()
+	}, nil
 }
 
 func routes(mgr *session.Manager[Sess]) http.Handler {

@@ -3,9 +3,13 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -13,6 +17,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -22,6 +27,14 @@ import (
 
 // startDemo runs the demo as main would, on a free port, until the test ends.
 func startDemo(t *testing.T, cfg config) string {
+	t.Helper()
+	base, _ := startStoppable(t, cfg)
+	return base
+}
+
+// startStoppable is startDemo, and returns as well a function that stops
+// the demo before the test ends, as SIGTERM would, and waits until it has.
+func startStoppable(t *testing.T, cfg config) (base string, stop func()) {
 	t.Helper()
 	cfg.addr = "127.0.0.1:0"
 	cfg.insecure = true // plain http in tests; the Secure attribute is tested elsewhere
@@ -34,7 +47,7 @@ func startDemo(t *testing.T, cfg config) string {
 	if cfg.lifetime == 0 {
 		cfg.lifetime = 24 * time.Hour
 	}
-	if cfg.store == "valkey" {
+	if cfg.store == "valkey" || cfg.store == "postgres" {
 		t.Setenv("SESSION_KEYS", strings.Repeat("3c", 32))
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -44,18 +57,68 @@ func startDemo(t *testing.T, cfg config) string {
 	go func() { done <- run(ctx, cfg, logger, ready) }()
 	select {
 	case addr := <-ready:
-		t.Cleanup(func() {
+		stop = sync.OnceFunc(func() {
 			cancel()
 			if err := <-done; err != nil {
 				t.Errorf("demo did not stop cleanly: %v", err)
 			}
 		})
-		return "http://" + addr
+		t.Cleanup(stop)
+		return "http://" + addr, stop
 	case err := <-done:
 		cancel()
 		t.Fatalf("demo failed to start: %v", err)
 	}
-	return ""
+	return "", nil
+}
+
+// needEnv returns the environment variable env, or skips the test when it
+// is unset, failing it under CI=true, where a missing server is a failure.
+func needEnv(t *testing.T, env string) string {
+	t.Helper()
+	v := os.Getenv(env)
+	if v == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s is not set: under CI=true a missing server is a failure", env)
+		}
+		t.Skipf("set %s or run `make test`, which starts a throwaway server", env)
+	}
+	return v
+}
+
+// postgresDSN returns PG_DSN, which must name a server on the loopback
+// interface, with a schema of the test's own first on its search_path, so
+// that runs against a long-lived server see none of one another's sessions.
+// The schema is dropped when the test ends, after the demo has stopped.
+func postgresDSN(t *testing.T) string {
+	t.Helper()
+	u, err := url.Parse(needEnv(t, "PG_DSN"))
+	if err != nil {
+		t.Fatalf("PG_DSN: %v", err)
+	}
+	if ip := net.ParseIP(u.Hostname()); ip == nil || !ip.IsLoopback() {
+		t.Fatalf("PG_DSN: host %q is not a loopback address; the tests only use local servers", u.Hostname())
+	}
+	db, err := sql.Open("pgx", u.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	b := make([]byte, 6)
+	rand.Read(b)
+	schema := "demo_" + hex.EncodeToString(b)
+	if _, err := db.Exec(`CREATE SCHEMA ` + schema); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if _, err := db.Exec(`DROP SCHEMA ` + schema + ` CASCADE`); err != nil {
+			t.Errorf("drop schema: %v", err)
+		}
+	})
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
 }
 
 type demoClient struct {
@@ -83,19 +146,27 @@ func (d demoClient) call(method, path string, form url.Values) (int, map[string]
 
 func TestDemoContract(t *testing.T) {
 	for _, cfg := range []config{
-		{codec: "msgpack"},
-		{codec: "json", idle: time.Minute},
+		{codec: "msgpack", store: "memory"},
+		{codec: "json", store: "memory", idle: time.Minute},
 		{codec: "msgpack", store: "cookie"},
-		{codec: "json", store: "valkey", valkey: os.Getenv("VALKEY_ADDR")},
+		{codec: "json", store: "valkey"},
+		{codec: "msgpack", store: "valkey", valkeyCache: time.Minute},
+		{codec: "json", store: "postgres"},
+		{codec: "msgpack", store: "sqlite"},
 	} {
-		if cfg.store == "valkey" && cfg.valkey == "" {
-			if os.Getenv("CI") == "true" {
-				t.Fatal("VALKEY_ADDR is not set: under CI=true a missing server is a failure")
-			}
-			t.Log("skipping -store valkey: set VALKEY_ADDR or run `make test`")
-			continue
+		name := cfg.codec + "/" + cfg.store
+		if cfg.valkeyCache > 0 {
+			name += "+cache"
 		}
-		t.Run(cfg.codec+"/"+cfg.store, func(t *testing.T) {
+		t.Run(name, func(t *testing.T) {
+			switch cfg.store {
+			case "valkey":
+				cfg.valkey = needEnv(t, "VALKEY_ADDR")
+			case "postgres":
+				cfg.dsn = postgresDSN(t)
+			case "sqlite":
+				cfg.dsn = filepath.Join(t.TempDir(), "demo.db")
+			}
 			base := startDemo(t, cfg)
 			jar, _ := cookiejar.New(nil)
 			d := demoClient{t, base, &http.Client{Jar: jar}}
@@ -227,13 +298,14 @@ func TestDemoContract(t *testing.T) {
 }
 
 func TestDemoKeys(t *testing.T) {
+	discard := slog.New(slog.NewTextHandler(io.Discard, nil))
 	t.Setenv("SESSION_KEYS", strings.Repeat("ab", 32)+","+strings.Repeat("cd", 32))
-	if _, err := keys(slog.New(slog.NewTextHandler(io.Discard, nil)), false); err != nil {
+	if _, err := keys(discard, "memory"); err != nil {
 		t.Fatalf("two valid keys: %v", err)
 	}
 	for _, bad := range []string{"zz", strings.Repeat("00", 32), strings.Repeat("ab", 16)} {
 		t.Setenv("SESSION_KEYS", bad)
-		_, err := keys(slog.New(slog.NewTextHandler(io.Discard, nil)), false)
+		_, err := keys(discard, "memory")
 		if err == nil {
 			t.Errorf("SESSION_KEYS=%q accepted", bad)
 		} else if strings.Contains(err.Error(), bad) {
@@ -241,28 +313,78 @@ func TestDemoKeys(t *testing.T) {
 		}
 	}
 	os.Unsetenv("SESSION_KEYS")
-	if _, err := keys(slog.New(slog.NewTextHandler(io.Discard, nil)), false); err != nil {
-		t.Fatalf("no SESSION_KEYS on a private store: %v, want a random key", err)
+	// A store no other process shares works with a random key.
+	for _, private := range []string{"memory", "cookie", "sqlite"} {
+		if _, err := keys(discard, private); err != nil {
+			t.Fatalf("no SESSION_KEYS with -store %s: %v, want a random key", private, err)
+		}
 	}
-	_, err := keys(slog.New(slog.NewTextHandler(io.Discard, nil)), true)
-	if err == nil || !strings.Contains(err.Error(), "SESSION_KEYS") {
-		t.Fatalf("no SESSION_KEYS with -store valkey: %v, want a refusal naming SESSION_KEYS", err)
+	// Shared ones refuse, before they connect to anything.
+	for _, cfg := range []config{
+		{store: "valkey", valkey: "127.0.0.1:1"},
+		{store: "postgres", dsn: "postgres://demo@127.0.0.1:1/demo"},
+	} {
+		cfg.codec, cfg.lifetime = "msgpack", time.Hour
+		err := run(context.Background(), cfg, discard, nil)
+		if err == nil || !strings.Contains(err.Error(), "SESSION_KEYS") || !strings.Contains(err.Error(), "-store "+cfg.store) {
+			t.Errorf("run -store %s without SESSION_KEYS: %v, want a refusal naming SESSION_KEYS", cfg.store, err)
+		}
 	}
-	cfg := config{store: "valkey", valkey: "127.0.0.1:1", codec: "msgpack", lifetime: time.Hour}
-	if err := run(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), nil); err == nil || !strings.Contains(err.Error(), "SESSION_KEYS") {
-		t.Fatalf("run -store valkey without SESSION_KEYS: %v", err)
+}
+
+// TestDemoSQLiteRestart stops the demo and starts it again on the same
+// SQLite file: with SESSION_KEYS the session goes on; without, the record
+// left in the file cannot be opened and the visitor starts afresh, as the
+// demo's documentation says.
+func TestDemoSQLiteRestart(t *testing.T) {
+	for _, keyed := range []bool{true, false} {
+		t.Run(map[bool]string{true: "SESSION_KEYS", false: "random key"}[keyed], func(t *testing.T) {
+			if keyed {
+				t.Setenv("SESSION_KEYS", strings.Repeat("7e", 32))
+			} else {
+				t.Setenv("SESSION_KEYS", "")
+			}
+			cfg := config{store: "sqlite", dsn: filepath.Join(t.TempDir(), "demo.db")}
+			jar, _ := cookiejar.New(nil) // cookies do not depend on the port
+			base, stop := startStoppable(t, cfg)
+			d := demoClient{t, base, &http.Client{Jar: jar}}
+			d.call("GET", "/", nil)
+			if _, body, _ := d.call("GET", "/", nil); body["counter"] != 2.0 {
+				t.Fatalf("GET / = %v, want counter 2", body)
+			}
+			d.c.CloseIdleConnections()
+			stop()
+
+			d.base, _ = startStoppable(t, cfg)
+			defer d.c.CloseIdleConnections()
+			want := map[bool]float64{true: 3, false: 1}[keyed]
+			if code, body, _ := d.call("GET", "/", nil); code != 200 || body["counter"] != want {
+				t.Fatalf("GET / after the restart = %d %v, want counter %v", code, body, want)
+			}
+		})
 	}
 }
 
 func TestDemoBadFlags(t *testing.T) {
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	for _, cfg := range []config{
-		{store: "disk", codec: "msgpack", lifetime: time.Hour},
-		{store: "memory", codec: "xml", lifetime: time.Hour},
-		{store: "memory", codec: "json", lifetime: time.Hour, idle: -time.Second},
+	t.Setenv("SESSION_KEYS", strings.Repeat("3c", 32)) // so that each fails for its own reason
+	dir := t.TempDir()
+	for _, c := range []struct {
+		cfg  config
+		want string // in the error
+	}{
+		{config{store: "disk", codec: "msgpack"}, "-store"},
+		{config{store: "memory", codec: "xml"}, "-codec"},
+		{config{store: "memory", codec: "json", idle: -time.Second}, "IdleTimeout"},
+		{config{store: "valkey", valkey: "127.0.0.1:1", valkeyCache: -time.Second, codec: "msgpack"}, "-valkey-cache"},
+		{config{store: "postgres", codec: "msgpack"}, "-dsn"},
+		{config{store: "sqlite", codec: "msgpack"}, "-dsn"},
+		{config{store: "sqlite", dsn: filepath.Join(dir, "demo.db?mode=ro"), codec: "msgpack"}, "-dsn"},
+		{config{store: "sqlite", dsn: filepath.Join(dir, "missing", "demo.db"), codec: "msgpack"}, "-store sqlite"},
 	} {
-		if err := run(context.Background(), cfg, logger, nil); err == nil {
-			t.Errorf("run(%+v) succeeded", cfg)
+		c.cfg.lifetime = time.Hour
+		if err := run(context.Background(), c.cfg, logger, nil); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("run(%+v) = %v, want an error naming %q", c.cfg, err, c.want)
 		}
 	}
 }
@@ -274,8 +396,19 @@ func TestDemoBinarySIGTERM(t *testing.T) {
 		t.Skip("builds the demo")
 	}
 	bin := filepath.Join(t.TempDir(), "demo")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	// Build it as the README runs it, from the repository's root through
+	// go.work, even when GOWORK=off (as make sets it): that is what keeps
+	// `go run ./examples/demo` working there.
+	build := exec.Command("go", "build", "-o", bin, ".")
+	if root, err := filepath.Abs(filepath.Join("..", "..")); err == nil {
+		if work := filepath.Join(root, "go.work"); exists(work) {
+			build = exec.Command("go", "build", "-o", bin, "./examples/demo")
+			build.Dir = root
+			build.Env = append(os.Environ(), "GOWORK="+work)
+		}
+	}
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("%v: %v\n%s", build.Args, err, out)
 	}
 	cmd := exec.Command(bin, "-addr", "127.0.0.1:0", "-insecure")
 	cmd.Env = append(os.Environ(), "SESSION_KEYS="+strings.Repeat("5a", 32))
@@ -321,4 +454,10 @@ func TestDemoBinarySIGTERM(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("demo still running 10s after SIGTERM")
 	}
+}
+
+// exists reports whether the file name is there.
+func exists(name string) bool {
+	_, err := os.Stat(name)
+	return err == nil
 }
