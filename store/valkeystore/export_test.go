@@ -59,3 +59,7 @@ var Scripts = map[string]struct{ Src, SHA string }{
 func (s *Store) EpochHit(ctx context.Context, owner string) (epoch []byte, hit bool, err error) {
 	return s.idx.epoch(ctx, owner)
 }
+
+// SetNow gives s a clock the test moves: the one its expiry decisions
+// (trimming the index, a computed TTL) are taken by.
+func SetNow(s *Store, now func() time.Time) { s.now = now }

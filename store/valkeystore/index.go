@@ -170,7 +170,7 @@ func (x *index) Bind(ctx context.Context, owner, key string, expiry time.Time, e
 	}
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	now := time.Now()
+	now := s.now()
 	writes := expiry.UnixMilli() > now.UnixMilli()
 	if writes {
 		s.writing(ek)
@@ -227,7 +227,7 @@ func (x *index) Sessions(ctx context.Context, owner string) ([]store.Entry, erro
 	}
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	keys, err := s.run(ctx, &sessions, []string{set}, millis(time.Now())).AsStrSlice()
+	keys, err := s.run(ctx, &sessions, []string{set}, millis(s.now())).AsStrSlice()
 	if err != nil {
 		return nil, fmt.Errorf("valkeystore: sessions: %w", err)
 	}
@@ -300,7 +300,7 @@ func (x *index) SetEpoch(ctx context.Context, owner string, epoch []byte, expiry
 	if len(epoch) == 0 {
 		res = s.client.Do(ctx, s.client.B().Del().Key(ek).Build())
 	} else {
-		res = s.run(ctx, &setEpoch, []string{ek}, string(epoch), millis(expiry), millis(time.Now()))
+		res = s.run(ctx, &setEpoch, []string{ek}, string(epoch), millis(expiry), millis(s.now()))
 	}
 	n, err := res.AsInt64()
 	switch {

@@ -54,6 +54,7 @@ type Store struct {
 	recent   *recent // keys this Store wrote lately; nil without caching
 	idx      index   // the per-owner index
 	tagSafe  bool    // the prefix lets an owner's index keys share a slot
+	now      func() time.Time
 }
 
 var _ store.Store = (*Store)(nil)
@@ -69,6 +70,7 @@ func New(client valkey.Client, opts Options) *Store {
 		prefix:   opts.Prefix,
 		cacheTTL: max(opts.CacheTTL, 0),
 		timeout:  max(opts.Timeout, 0),
+		now:      time.Now,
 	}
 	if s.prefix == "" {
 		s.prefix = DefaultPrefix
@@ -185,7 +187,7 @@ func (s *Store) Write(ctx context.Context, ops []store.Op) error {
 	}
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	now := time.Now().UnixMilli()
+	now := s.now().UnixMilli()
 	cmds := make(valkey.Commands, len(ops))
 	keys := make([]string, len(ops))
 	for i := range ops {
