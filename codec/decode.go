@@ -27,7 +27,24 @@ import (
 
 // decoder reads a MessagePack value that wellFormed accepted.
 type decoder struct {
-	b []byte // the input not yet read
+	in   []byte // the input
+	b    []byte // the input not yet read
+	copy string // the input, copied when the first string is decoded
+}
+
+// string returns s, a part of the input, as a string. Every string that one
+// decode returns shares one copy of the input, which costs one allocation
+// rather than one per string, and keeps that copy in memory as long as any
+// of them is.
+func (d *decoder) string(s []byte) string {
+	if len(s) == 0 {
+		return ""
+	}
+	if d.copy == "" {
+		d.copy = string(d.in)
+	}
+	i := len(d.in) - len(d.b) - len(s) // s was just taken from the front of b
+	return d.copy[i : i+len(s)]
 }
 
 // unmarshal decodes data into the struct at p, reporting false, with the
@@ -42,7 +59,7 @@ func (pl *plan) unmarshal(data []byte, p unsafe.Pointer) bool {
 		saved = reflect.New(pl.typ)
 		saved.Elem().Set(reflect.NewAt(pl.typ, p).Elem())
 	}
-	d := decoder{b: data}
+	d := decoder{in: data, b: data}
 	if pl.decode(&d, p) {
 		return true
 	}
@@ -55,8 +72,16 @@ func (pl *plan) unmarshal(data []byte, p unsafe.Pointer) bool {
 }
 
 func isZeroMemory(p unsafe.Pointer, size uintptr) bool {
-	for _, c := range unsafe.Slice((*byte)(p), size) {
-		if c != 0 {
+	i := uintptr(0)
+	if uintptr(p)%8 == 0 {
+		for ; i+8 <= size; i += 8 {
+			if *(*uint64)(unsafe.Add(p, i)) != 0 {
+				return false
+			}
+		}
+	}
+	for ; i < size; i++ {
+		if *(*byte)(unsafe.Add(p, i)) != 0 {
 			return false
 		}
 	}
@@ -187,7 +212,7 @@ func (o *op) decode(d *decoder, p unsafe.Pointer) bool {
 		if !ok {
 			return false
 		}
-		*(*string)(p) = string(s)
+		*(*string)(p) = d.string(s)
 		return true
 	case opBytes:
 		return d.bytes((*[]byte)(p))

@@ -7,9 +7,11 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 	"unsafe"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/vmihailenco/msgpack/v5"
 )
 
 // The differential tests: for the types below, the plan's encoder writes
@@ -323,4 +325,213 @@ func FuzzMsgPackPlan(f *testing.F) {
 			}
 		}
 	})
+}
+
+// mp encodes v with the msgpack package, for inputs in tests.
+func mp(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := slowAppend(nil, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestPlanDecodeEdges: inputs the plan's decoder gives up on, or reads
+// only by the msgpack package's own rules, decode as that package decodes
+// them, into a zero value and into a full one.
+func TestPlanDecodeEdges(t *testing.T) {
+	type kv = map[string]any
+	full := &planScalars{I: 1, I8: 2, S: "old", Bytes: []byte("old"), Roles: []role{"r"}, F32s: []float32{1}}
+	tagged := &planTagged{ID: 1, Cart: []planItem{{"A", 1, 1}, {"B", 2, 2}}, Names: [][]string{{"x"}, nil}}
+	tests := []struct {
+		name string
+		into any
+		data []byte
+	}{
+		{"nil for an int", full, mp(t, kv{"I": nil})},
+		{"nil for a string", full, mp(t, kv{"S": nil})},
+		{"nil for a bool", full, mp(t, kv{"B": nil})},
+		{"nil for a float", full, mp(t, kv{"F64": nil, "F32": nil})},
+		{"nil for []byte", full, mp(t, kv{"Bytes": nil})},
+		{"nil for []role", full, mp(t, kv{"Roles": nil})},
+		{"nil for []string", &planBasic{Roles: []string{"kept"}}, mp(t, kv{"Roles": nil})},
+		{"nil for a struct", tagged, mp(t, kv{"addr": nil})},
+		{"nil for the payload", full, []byte{0xc0}},
+		{"empty array for a nil slice", new(planScalars), mp(t, kv{"Roles": []any{}, "F32s": []any{}})},
+		{"empty array for a slice", full, mp(t, kv{"Roles": []any{}, "F32s": []any{}})},
+		{"empty bin", full, mp(t, kv{"Bytes": []byte{}})},
+		{"empty bin for nil", new(planScalars), mp(t, kv{"Bytes": []byte{}})},
+		{"int8 overflow", full, mp(t, kv{"I8": 300})},
+		{"int16 overflow", full, mp(t, kv{"I16": -40000})},
+		{"int32 overflow", full, mp(t, kv{"I32": int64(1) << 40})},
+		{"uint64 into int64", full, mp(t, kv{"I64": uint64(math.MaxUint64)})},
+		{"negative into uint", full, mp(t, kv{"U": -1, "U8": -1})},
+		{"uint8 overflow", full, mp(t, kv{"U8": 256})},
+		{"int8 width for an int", full, []byte{0x81, 0xa1, 'I', 0xd0, 0x05}},
+		{"uint64 width for a small int", full, []byte{0x81, 0xa1, 'I', 0xcf, 0, 0, 0, 0, 0, 0, 0, 5}},
+		{"int into a float", full, mp(t, kv{"F64": 3, "F32": -3})},
+		{"float32 into float64", full, mp(t, kv{"F64": float32(1.5)})},
+		{"float64 into float32", full, mp(t, kv{"F32": 1.5})},
+		{"string into an int", full, mp(t, kv{"I": "1"})},
+		{"bin into a string", full, mp(t, kv{"S": []byte("bin")})},
+		{"str into []byte", full, mp(t, kv{"Bytes": "str"})},
+		{"bool into an int", full, mp(t, kv{"I": true})},
+		{"int into a bool", full, mp(t, kv{"B": 1})},
+		{"array into a struct", tagged, mp(t, kv{"addr": []any{"Paris", 75}})},
+		{"array for the payload", new(planBasic), mp(t, []any{1, "n", nil, "c", nil, 2})},
+		{"map into a slice", full, mp(t, kv{"F32s": kv{}})},
+		{"ext in a field", full, []byte{0x81, 0xa1, 'I', 0xd4, 0x01, 0x01}},
+		{"ext in an unknown key", full, []byte{0x82, 0xa1, '?', 0xd4, 0x01, 0x01, 0xa1, 'I', 0x07}},
+		{"time in an unknown key", full, mp(t, kv{"When": time.Unix(1, 2)})},
+		{"bin key", full, []byte{0x81, 0xc4, 0x01, 'I', 0x07}},
+		{"nil key", full, []byte{0x81, 0xc0, 0x07}},
+		{"int key", full, []byte{0x81, 0x01, 0x07}},
+		{"a key twice", full, []byte{0x82, 0xa1, 'I', 0x01, 0xa1, 'I', 0x02}},
+		{"trailing values", full, append(mp(t, kv{"I": 9}), 0x01, 0xa1, 'x')},
+		{"fields out of order", new(planBasic), mp(t, kv{"LastSeen": 1, "UserID": 2, "Name": "n"})},
+		{"error after fields", full, []byte{0x83, 0xa1, 'I', 0x09, 0xa1, 'S', 0xa3, 'n', 'e', 'w', 0xa1, 'B', 0x07}},
+		{"merge into struct elements", tagged, mp(t, kv{"Cart": []kv{{"Qty": 5}}, "Names": []any{nil, []string{"y"}, nil}})},
+		{"the embedded struct by name", new(planTagged), mp(t, kv{"planInner": kv{"A": 4, "b": "x"}})},
+		{"the embedded struct by its fields", new(planTagged), mp(t, kv{"A": 4, "b": "x"})},
+		{"shadowed embedded struct", new(planShadowed), mp(t, kv{"A": 1, "PlanEmbedded": kv{"A": 2, "X": "x"}})},
+		{"a duplicated key", new(planDup), []byte{0x82, 0xa1, 'x', 0x01, 0xa1, 'x', 0x02}},
+		{"deep tree", new(planTree), mp(t, kv{"N": 1, "Kids": []kv{{"N": 2, "Kids": []kv{{"N": 3}}}, {"Kids": nil}}})},
+		{"map16", new(planBasic), append([]byte{0xde, 0, 1}, mp(t, kv{"Name": "n"})[1:]...)},
+		{"array16 and str8", new(planBasic), []byte{0x81, 0xa5, 'R', 'o', 'l', 'e', 's', 0xdc, 0, 1, 0xd9, 1, 'r'}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			typ := reflect.TypeOf(tt.into).Elem()
+			checkDecode(t, tt.data, typ, nil)
+			checkDecode(t, tt.data, typ, tt.into)
+		})
+	}
+}
+
+// TestPlanEncodeEdges: values at the edges of each encoding are written as
+// the msgpack package writes them.
+func TestPlanEncodeEdges(t *testing.T) {
+	snan32 := math.Float32frombits(0x7f800001) // quieted on the way, by both
+	tests := []any{
+		&planScalars{},
+		&planScalars{F32: snan32, F64: math.Float64frombits(0x7ff0000000000001), F32s: []float32{snan32, float32(math.Inf(-1))}},
+		&planScalars{F32: float32(math.Copysign(0, -1)), F64: math.Copysign(0, -1)},
+		&planScalars{I: math.MinInt64, I8: math.MinInt8, I16: math.MinInt16, I32: math.MinInt32, I64: math.MaxInt64,
+			U: math.MaxUint64, U8: math.MaxUint8, U16: math.MaxUint16, U32: math.MaxUint32, U64: math.MaxUint64},
+		&planScalars{I: -32, I8: -33, I16: 127, I32: 128, I64: 255, U: 256, U16: 65535, U32: 65536, U64: 1 << 32},
+		&planScalars{S: strings.Repeat("s", 31), Bytes: []byte{}, Roles: []role{}, Bools: []bool{true, false}},
+		&planScalars{S: strings.Repeat("s", 32), Bytes: bytes.Repeat([]byte{1}, 255), Us: make([]uint, 15)},
+		&planScalars{S: strings.Repeat("s", 256), Bytes: bytes.Repeat([]byte{1}, 256), Us: make([]uint, 16)},
+		&planScalars{S: strings.Repeat("s", 1<<16), Bytes: bytes.Repeat([]byte{1}, 1<<16), I8s: make([]int8, 1<<16)},
+		&planScalars{S: strings.Repeat("é", 1<<15), U16s: make([]uint16, 1<<16-1)},
+		&planTagged{},
+		&planTagged{Note: "n", Cart: []planItem{}, F: math.Copysign(0, -1), Flag: true, U: 1, Blobs: [][]byte{nil, {}}},
+		&planTagged{Dash: "x", Skip: "x", SkipMsg: "x", private: 1},
+		&planForced{A: 1, PlanEmbedded: PlanEmbedded{A: 2, X: "x"}},
+		&planNoInline{PlanEmbedded{1, "x"}, 2},
+		&planDup{1, 2},
+		&planTree{1, []planTree{{2, nil}, {3, []planTree{}}}},
+	}
+	for _, v := range tests {
+		checkEncode(t, v)
+	}
+}
+
+type customEnc struct{ A int }
+
+func (c *customEnc) EncodeMsgpack(e *msgpack.Encoder) error { return e.EncodeInt(int64(c.A)) }
+
+type textName string
+
+func (n textName) MarshalText() ([]byte, error) { return []byte("t:" + n), nil }
+
+type zeroer struct{ A int }
+
+func (zeroer) IsZero() bool { return true }
+
+type registered struct{ A int }
+
+type hiddenRole string
+
+// TestPlanNone: types the plan leaves to the msgpack package.
+func TestPlanNone(t *testing.T) {
+	msgpack.RegisterExtEncoder(77, registered{}, func(*msgpack.Encoder, reflect.Value) ([]byte, error) {
+		return []byte{1}, nil
+	})
+	for _, v := range []any{
+		new(struct{ T time.Time }),
+		new(struct{ M map[string]int }),
+		new(struct{ P *int }),
+		new(struct{ I any }),
+		new(struct{ A [2]int }),
+		new(struct{ S [][2]int }),
+		new(struct{ U uintptr }),
+		new(struct{ C complex128 }),
+		new(struct{ E error }),
+		new(struct{ C customEnc }),
+		new(customEnc),
+		new(struct{ N textName }),
+		new(struct{ N []textName }),
+		new(struct {
+			Z zeroer `json:",omitempty"`
+		}),
+		new(struct {
+			A int `msgpack:"a,alias:b"`
+		}),
+		new(struct {
+			S string `msgpack:",intern"`
+		}),
+		new(struct {
+			_msgpack struct{} `msgpack:",as_array"`
+			A        int
+		}),
+		new(struct{ *PlanEmbedded }),
+		new(struct{ hiddenRole }),
+		new(struct {
+			A         int
+			planInner `msgpack:",noinline"`
+		}),
+		new(struct{ R registered }),
+		new(int),
+		new([]string),
+		new(map[string]any),
+	} {
+		if planFor(reflect.TypeOf(v)) != nil {
+			t.Errorf("%T has a plan", v)
+		}
+	}
+}
+
+// TestPlanTakesItsOwn: the plan's decoder reads every encoding the plan's
+// encoder writes without giving up, and the benchmark's payload costs one
+// allocation for its strings and one per slice.
+func TestPlanTakesItsOwn(t *testing.T) {
+	for _, v := range planTypes {
+		typ := reflect.TypeOf(v)
+		s := source{b: bytes.Repeat([]byte{3, 0x81, 7, 0x22, 2, 0, 1}, 20)}
+		x := reflect.New(typ.Elem())
+		s.fill(x.Elem(), 0)
+		b, _ := MsgPack().Append(nil, x.Interface())
+		if !planFor(typ).unmarshal(b, reflect.New(typ.Elem()).UnsafePointer()) {
+			t.Errorf("%v: the plan gave up on %x", typ, b)
+		}
+	}
+	in := &planBasic{4211, "Ada", []string{"admin", "editor"}, "csrf", []int64{1, 2, 3}, 17}
+	b, _ := MsgPack().Append(nil, in)
+	var out planBasic
+	if n := testing.AllocsPerRun(100, func() {
+		out = planBasic{}
+		if err := MsgPack().Unmarshal(b, &out); err != nil {
+			t.Fatal(err)
+		}
+	}); n > 3 {
+		t.Errorf("Unmarshal: %v allocations, want 3", n)
+	}
+	if diff := cmp.Diff(in, &out); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	if n := testing.AllocsPerRun(100, func() { b, _ = MsgPack().Append(b[:0], in) }); n != 0 {
+		t.Errorf("Append: %v allocations, want none", n)
+	}
 }
