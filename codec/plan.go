@@ -3,7 +3,6 @@ package codec
 import (
 	"encoding"
 	"reflect"
-	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -54,9 +53,9 @@ type op struct {
 	kind opKind
 	size uintptr // of the value; for opSlice, of an element
 	// For opSlice: the element's op and the slice's type (to allocate
-	// elements that hold pointers). strings is true for []string exactly,
-	// which the msgpack package decodes by its own rules (a nil leaves the
-	// slice as it was).
+	// elements that hold pointers). strings is true for a slice of string
+	// itself (not of a named string type), which the msgpack package
+	// decodes by its own rules: a nil leaves the slice as it was.
 	elem    *op
 	typ     reflect.Type
 	strings bool
@@ -325,34 +324,4 @@ func hasPointers(t reflect.Type) bool {
 		return t.Len() > 0 && hasPointers(t.Elem())
 	}
 	return false
-}
-
-// tagOptions are the options of a struct tag after its name.
-type tagOptions []string
-
-func (o tagOptions) has(name string) bool {
-	for _, s := range o {
-		if s == name {
-			return true
-		}
-	}
-	return false
-}
-
-// parseTag splits a tag as github.com/vmihailenco/tagparser/v2 does, for the
-// tags it reads plainly: a name and options separated by commas, each with
-// spaces trimmed. A tag with key:value options, quotes or escapes (alias
-// among them) is not ok: the plan leaves its type to the msgpack package.
-func parseTag(tag string) (name string, opts tagOptions, ok bool) {
-	if strings.ContainsAny(tag, ":'\\(") {
-		return "", nil, false
-	}
-	name, rest, more := strings.Cut(tag, ",")
-	name = strings.TrimSpace(name)
-	for more {
-		var o string
-		o, rest, more = strings.Cut(rest, ",")
-		opts = append(opts, strings.TrimSpace(o))
-	}
-	return name, opts, true
 }
