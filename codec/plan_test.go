@@ -3,9 +3,11 @@ package codec
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"math"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 	"unsafe"
@@ -533,5 +535,56 @@ func TestPlanTakesItsOwn(t *testing.T) {
 	}
 	if n := testing.AllocsPerRun(100, func() { b, _ = MsgPack().Append(b[:0], in) }); n != 0 {
 		t.Errorf("Append: %v allocations, want none", n)
+	}
+}
+
+// TestPlanConcurrent: goroutines that meet types for the first time at once
+// build and use their plans safely (run with -race), and agree.
+func TestPlanConcurrent(t *testing.T) {
+	type fresh1 struct {
+		A int
+		S []string
+	}
+	type fresh2 struct {
+		B  bool
+		F1 fresh1
+		Fs []fresh1
+	}
+	type fresh3 struct {
+		fresh1
+		C string `json:"c,omitempty"`
+	}
+	values := []any{&fresh1{1, []string{"a"}}, &fresh2{true, fresh1{2, nil}, []fresh1{{3, []string{}}}}, &fresh3{fresh1{4, nil}, "c"}}
+	var wg sync.WaitGroup
+	errs := make(chan error, 8*len(values))
+	for g := range 8 {
+		for _, v := range values[g%len(values):] {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for range 50 {
+					b, err := MsgPack().Append(nil, v)
+					if err != nil {
+						errs <- err
+						return
+					}
+					got := reflect.New(reflect.TypeOf(v).Elem()).Interface()
+					if err := MsgPack().Unmarshal(b, got); err != nil || !reflect.DeepEqual(got, v) {
+						errs <- fmt.Errorf("%T: decoded %+v, %v", v, got, err)
+						return
+					}
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	for _, v := range values {
+		if planFor(reflect.TypeOf(v)) == nil {
+			t.Errorf("%T has no plan", v)
+		}
 	}
 }
