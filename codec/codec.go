@@ -27,6 +27,15 @@
 // json tag names it, where JSON nests it under that name (tag it
 // `msgpack:"name,noinline"` to nest it in both); and MsgPack takes
 // `json:"-,"`, a field named "-" to encoding/json, for a field left out.
+//
+// # Merging
+//
+// The session manager merges concurrent changes to one session key by key,
+// splitting records with [Codec.Fields]. A payload that is not encoded as a
+// map with string keys is merged as one unit, so that any two concurrent
+// changes to it conflict: a type other than a struct or map, or one that
+// encodes itself into something else (with msgpack.CustomEncoder,
+// encoding.BinaryMarshaler, json.Marshaler and the like).
 package codec
 
 // Codec encodes and decodes session payloads. Implementations must be safe

@@ -2,7 +2,6 @@ package codec
 
 import (
 	"bytes"
-	"encoding/binary"
 	"encoding/json"
 	"math"
 	"unsafe"
@@ -146,26 +145,9 @@ func skipValue(b []byte) (int, bool) {
 
 // appendMsgpackFields encodes fields as a MessagePack map.
 func appendMsgpackFields(dst []byte, fields []Field) []byte {
-	switch n := len(fields); {
-	case n < 16:
-		dst = append(dst, 0x80|byte(n))
-	case n <= math.MaxUint16:
-		dst = binary.BigEndian.AppendUint16(append(dst, 0xde), uint16(n))
-	default:
-		dst = binary.BigEndian.AppendUint32(append(dst, 0xdf), uint32(n))
-	}
+	dst = appendMapLen(dst, len(fields))
 	for _, f := range fields {
-		switch n := len(f.Key); {
-		case n < 32:
-			dst = append(dst, 0xa0|byte(n))
-		case n <= math.MaxUint8:
-			dst = append(dst, 0xd9, byte(n))
-		case n <= math.MaxUint16:
-			dst = binary.BigEndian.AppendUint16(append(dst, 0xda), uint16(n))
-		default:
-			dst = binary.BigEndian.AppendUint32(append(dst, 0xdb), uint32(n))
-		}
-		dst = append(dst, f.Key...)
+		dst = appendString(dst, f.Key)
 		dst = append(dst, f.Value...)
 	}
 	return dst

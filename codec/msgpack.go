@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"reflect"
 	"sync"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -14,6 +15,17 @@ import (
 // (or the name its `msgpack` or `json` tag gives: see Struct tags in the
 // package documentation), integers in their smallest form, time.Time to the
 // nanosecond. Every call returns the same value.
+//
+// A struct whose fields are all bools, numbers, strings, []byte, slices of
+// these or structs of these (a payload's usual shape) is encoded and
+// decoded without that package's reflection, several times faster, to the
+// same bytes and the same values; a type that implements one of the
+// package's encoding interfaces (or encoding.BinaryMarshaler,
+// encoding.TextMarshaler and their decoding twins), and any field of
+// another kind (time.Time, maps, pointers, interfaces, arrays), leave the
+// whole struct to the package. A type given its own encoder with
+// msgpack.Register or RegisterExtEncoder must be registered before the
+// codec first meets a struct holding it, as the package itself requires.
 func MsgPack() Codec { return msgpackCodec{} }
 
 type msgpackCodec struct{}
@@ -53,7 +65,19 @@ var decoders = sync.Pool{New: func() any {
 // maxPooled keeps a rare huge payload from pinning its buffer in the pool.
 const maxPooled = 64 << 10
 
+// Append encodes a pointer to a struct that has a plan (see plan.go)
+// without the msgpack package, to the same bytes.
 func (msgpackCodec) Append(dst []byte, v any) ([]byte, error) {
+	if rv := reflect.ValueOf(v); rv.Kind() == reflect.Pointer && !rv.IsNil() {
+		if pl := planFor(rv.Type()); pl != nil {
+			return pl.append(dst, rv.UnsafePointer()), nil
+		}
+	}
+	return slowAppend(dst, v)
+}
+
+// slowAppend encodes v with the msgpack package.
+func slowAppend(dst []byte, v any) ([]byte, error) {
 	e := encoders.Get().(*msgpackEncoder)
 	e.buf.Reset()
 	err := e.enc.Encode(v)
@@ -75,10 +99,24 @@ func (msgpackCodec) Append(dst []byte, v any) ([]byte, error) {
 // on a nil where the type is a struct, array or other non-nilable type whose
 // pointer implements a decoding interface (time.Time among them), which is
 // what a record holds after a field changes from *time.Time to time.Time.
-func (msgpackCodec) Unmarshal(data []byte, v any) (err error) {
+//
+// Into a pointer to a struct that has a plan, it decodes without the msgpack
+// package where it can do so to the same value, and with that package
+// otherwise (see decode.go).
+func (msgpackCodec) Unmarshal(data []byte, v any) error {
 	if !wellFormed(data) {
 		return errMalformed
 	}
+	if rv := reflect.ValueOf(v); rv.Kind() == reflect.Pointer && !rv.IsNil() {
+		if pl := planFor(rv.Type()); pl != nil && pl.unmarshal(data, rv.UnsafePointer()) {
+			return nil
+		}
+	}
+	return slowUnmarshal(data, v)
+}
+
+// slowUnmarshal decodes well-formed data into v with the msgpack package.
+func slowUnmarshal(data []byte, v any) (err error) {
 	d := decoders.Get().(*msgpackDecoder)
 	defer func() {
 		if r := recover(); r != nil {
