@@ -72,6 +72,7 @@ servers=(
 	"typedsession-memory|$tmp/demo -store memory -insecure"
 	"typedsession-cookie|$tmp/demo -store cookie -insecure"
 	"typedsession-valkey|$tmp/demo -store valkey -valkey $VALKEY_ADDR -insecure"
+	"typedsession-valkey-cached|$tmp/demo -store valkey -valkey $VALKEY_ADDR -valkey-cache 1m -insecure"
 	"scs-memory|$tmp/scsdemo -store memory"
 	"scs-redis|$tmp/scsdemo -store redis -redis $VALKEY_ADDR"
 	"gorilla-cookie|$tmp/gorillademo"
