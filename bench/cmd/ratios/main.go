@@ -164,23 +164,8 @@ func httpTables(w io.Writer, samples map[string]*sample) {
 		s, _ := get(op, "bare")
 		bare[op] = median(s.ns)
 	}
-	// ratio is the median over the passes of num's overhead over den's,
-	// each taken within one pass (the k-th sample of each is from pass k),
-	// so that a pass slowed by the machine weighs on both sides alike.
 	ratio := func(op, num, den string) (float64, bool) {
-		n, ok1 := get(op, num)
-		d, ok2 := get(op, den)
-		b, _ := get(op, "bare")
-		if !ok1 || !ok2 {
-			return 0, false
-		}
-		var r []float64
-		for k := 0; k < len(n.ns) && k < len(d.ns) && k < len(b.ns); k++ {
-			if dd := d.ns[k] - b.ns[k]; dd > 0 {
-				r = append(r, (n.ns[k]-b.ns[k])/dd)
-			}
-		}
-		return median(r), len(r) > 0
+		return overheadRatio(get, op, num, den, func(s *sample) []float64 { return s.ns })
 	}
 	for _, impl := range implsOrder {
 		if _, ok := get("read", impl); !ok {
@@ -268,19 +253,7 @@ func cpuTable(w io.Writer, get func(op, impl string) (*sample, bool)) {
 		return
 	}
 	ratio := func(op, num, den string) (float64, bool) {
-		n, ok1 := get(op, num)
-		d, ok2 := get(op, den)
-		b, _ := get(op, "bare")
-		if !ok1 || !ok2 {
-			return 0, false
-		}
-		var r []float64
-		for k := 0; k < len(n.cpu) && k < len(d.cpu) && k < len(b.cpu); k++ {
-			if dd := d.cpu[k] - b.cpu[k]; dd > 0 {
-				r = append(r, (n.cpu[k]-b.cpu[k])/dd)
-			}
-		}
-		return median(r), len(r) > 0
+		return overheadRatio(get, op, num, den, func(s *sample) []float64 { return s.cpu })
 	}
 	fmt.Fprintln(w, "CPU time of the process per request (user and system; median over the passes, ± half the range):")
 	fmt.Fprintln(w)
@@ -486,4 +459,26 @@ func loadTables(w io.Writer, in []io.Reader) {
 		fmt.Fprintln(w, row+" |")
 	}
 	fmt.Fprintln(w)
+}
+
+// overheadRatio is the median over the passes of num's overhead over the
+// bare handler divided by den's, on the figures that of picks out of each
+// sample (times, or CPU times), each ratio taken within one pass (the k-th
+// figure of each is from pass k), so that a pass slowed by the machine
+// weighs on both sides alike.
+func overheadRatio(get func(op, impl string) (*sample, bool), op, num, den string, of func(*sample) []float64) (float64, bool) {
+	n, ok1 := get(op, num)
+	d, ok2 := get(op, den)
+	b, ok3 := get(op, "bare")
+	if !ok1 || !ok2 || !ok3 {
+		return 0, false
+	}
+	nv, dv, bv := of(n), of(d), of(b)
+	var r []float64
+	for k := 0; k < len(nv) && k < len(dv) && k < len(bv); k++ {
+		if dd := dv[k] - bv[k]; dd > 0 {
+			r = append(r, (nv[k]-bv[k])/dd)
+		}
+	}
+	return median(r), len(r) > 0
 }
