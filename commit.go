@@ -476,10 +476,12 @@ func (k *serverSide[T]) update(s *Scope[T], fn func(*T) error) (err error) {
 	}
 	// fn runs on the session itself first, since it rarely has to run
 	// again; what it changed is undone if it fails or nothing is saved.
-	pending, err := m.codec.Append(nil, s.val)
+	pbp, penv, err := s.encode()
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrEncode, err)
 	}
+	defer release(pbp) // after the session is put back from it
+	pending := penv[envHeader:]
 	orig := pending
 	dirty := true
 	defer func() {
