@@ -64,7 +64,8 @@ type op struct {
 }
 
 // plans caches the plan of every type seen, nil for types the plan cannot
-// take. Copy on write: reads, one per Append and Unmarshal, take no lock.
+// take. Copy on write: reads, one per Append and Unmarshal, take no lock;
+// plansMu orders the writes.
 var (
 	plans   atomic.Pointer[map[reflect.Type]*plan]
 	plansMu sync.Mutex
@@ -72,17 +73,14 @@ var (
 
 // planFor returns the plan for the struct that t, a pointer type, points
 // to, or nil.
+//
+// It builds the plan without holding plansMu: proven runs the msgpack
+// package, and through it any encoder registered with that package, which
+// may itself use this codec on a type not seen yet. Two goroutines may then
+// build one type's plan at once; the first stored is kept.
 func planFor(t reflect.Type) *plan {
 	if m := plans.Load(); m != nil {
 		if p, ok := (*m)[t]; ok {
-			return p
-		}
-	}
-	plansMu.Lock()
-	defer plansMu.Unlock()
-	old := plans.Load()
-	if old != nil {
-		if p, ok := (*old)[t]; ok {
 			return p
 		}
 	}
@@ -93,8 +91,17 @@ func planFor(t reflect.Type) *plan {
 			p = nil
 		}
 	}
+	plansMu.Lock()
+	defer plansMu.Unlock()
+	old := plans.Load()
+	if old != nil {
+		if q, ok := (*old)[t]; ok {
+			return q
+		}
+	}
 	m := make(map[reflect.Type]*plan, 1)
 	if old != nil {
+		m = make(map[reflect.Type]*plan, len(*old)+1)
 		for k, v := range *old {
 			m[k] = v
 		}

@@ -588,3 +588,40 @@ func TestPlanConcurrent(t *testing.T) {
 		}
 	}
 }
+
+// delegated is given an encoder with msgpack.Register that itself uses the
+// codec, on a type the codec has not met yet.
+type delegated struct{ A int }
+
+type delegatedInner struct{ B int }
+
+type delegatedOuter struct{ D delegated }
+
+// TestPlanRegisteredUsesCodec: checking a plan runs the msgpack package,
+// and through it any encoder registered with it, which may use the codec:
+// that must not wait on the check in progress.
+func TestPlanRegisteredUsesCodec(t *testing.T) {
+	msgpack.Register(delegated{}, func(e *msgpack.Encoder, v reflect.Value) error {
+		b, err := MsgPack().Append(nil, &delegatedInner{B: int(v.Field(0).Int())})
+		if err != nil {
+			return err
+		}
+		return e.EncodeBytes(b)
+	}, nil)
+	done := make(chan error, 1)
+	go func() {
+		_, err := MsgPack().Append(nil, &delegatedOuter{delegated{1}})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Append of a type whose registered encoder uses the codec did not return")
+	}
+	if planFor(reflect.TypeOf(new(delegatedOuter))) != nil {
+		t.Error("a struct holding a registered type has a plan")
+	}
+}
