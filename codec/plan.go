@@ -226,8 +226,9 @@ func (pl *planner) fill(p *plan, t reflect.Type) bool {
 
 // inline adds the fields of the embedded struct sf to p where the msgpack
 // package does (inlineFields and shouldInline): always when tagged inline,
-// skipping names p already has; otherwise only when none of its names is
-// taken.
+// skipping names p already has, its own included; otherwise only when none
+// of its names is taken beforehand, and then all of them, a name the
+// embedded struct gives two fields twice.
 func (pl *planner) inline(p *plan, sf reflect.StructField, forced bool) (inlined, ok bool) {
 	if sf.Type.Kind() != reflect.Struct {
 		// A pointer is the msgpack package's to follow; any other kind is
@@ -246,7 +247,7 @@ func (pl *planner) inline(p *plan, sf reflect.StructField, forced bool) (inlined
 		}
 	}
 	for _, f := range sub.fields {
-		if _, taken := p.byName[f.name]; taken {
+		if _, taken := p.byName[f.name]; taken && forced {
 			continue
 		}
 		g := *f
