@@ -633,3 +633,24 @@ func TestPlanRegisteredUsesCodec(t *testing.T) {
 		t.Error("a struct holding a registered type has a plan")
 	}
 }
+
+// lowerName is given a decoder with msgpack.Register that changes some
+// values and not others: one that lower-cases.
+type lowerName string
+
+type planLower struct{ N lowerName }
+
+// TestPlanRegisteredDecoder: a struct holding a type registered with the
+// msgpack package stays with that package even where the registered
+// decoder leaves plain samples as they are.
+func TestPlanRegisteredDecoder(t *testing.T) {
+	msgpack.Register(lowerName(""), nil, func(d *msgpack.Decoder, v reflect.Value) error {
+		s, err := d.DecodeString()
+		v.SetString(strings.ToLower(s))
+		return err
+	})
+	checkDecode(t, mp(t, &planLower{"ABC"}), reflect.TypeFor[planLower](), nil)
+	if planFor(reflect.TypeOf(new(planLower))) != nil {
+		t.Error("a struct holding a registered type has a plan")
+	}
+}
