@@ -23,9 +23,13 @@ import (
 // package's encoding interfaces (or encoding.BinaryMarshaler,
 // encoding.TextMarshaler and their decoding twins), and any field of
 // another kind (time.Time, maps, pointers, interfaces, arrays), leave the
-// whole struct to the package. A type given its own encoder with
+// whole struct to the package. A type given its own encoder or decoder with
 // msgpack.Register or RegisterExtEncoder must be registered before the
-// codec first meets a struct holding it, as the package itself requires.
+// codec first meets a struct holding it, as the package itself requires;
+// the codec then recognises it by its encoding or decoding a few sample
+// values otherwise than the package's own code, which an encoder or decoder
+// that changes only some values may not do: give such a type a method
+// (msgpack.CustomEncoder and CustomDecoder) instead.
 func MsgPack() Codec { return msgpackCodec{} }
 
 type msgpackCodec struct{}

@@ -64,7 +64,8 @@ type op struct {
 }
 
 // plans caches the plan of every type seen, nil for types the plan cannot
-// take. Copy on write: reads, one per Append and Unmarshal, take no lock.
+// take. Copy on write: reads, one per Append and Unmarshal, take no lock;
+// plansMu orders the writes.
 var (
 	plans   atomic.Pointer[map[reflect.Type]*plan]
 	plansMu sync.Mutex
@@ -72,17 +73,14 @@ var (
 
 // planFor returns the plan for the struct that t, a pointer type, points
 // to, or nil.
+//
+// It builds the plan without holding plansMu: proven runs the msgpack
+// package, and through it any encoder registered with that package, which
+// may itself use this codec on a type not seen yet. Two goroutines may then
+// build one type's plan at once; the first stored is kept.
 func planFor(t reflect.Type) *plan {
 	if m := plans.Load(); m != nil {
 		if p, ok := (*m)[t]; ok {
-			return p
-		}
-	}
-	plansMu.Lock()
-	defer plansMu.Unlock()
-	old := plans.Load()
-	if old != nil {
-		if p, ok := (*old)[t]; ok {
 			return p
 		}
 	}
@@ -93,8 +91,17 @@ func planFor(t reflect.Type) *plan {
 			p = nil
 		}
 	}
+	plansMu.Lock()
+	defer plansMu.Unlock()
+	old := plans.Load()
+	if old != nil {
+		if q, ok := (*old)[t]; ok {
+			return q
+		}
+	}
 	m := make(map[reflect.Type]*plan, 1)
 	if old != nil {
+		m = make(map[reflect.Type]*plan, len(*old)+1)
 		for k, v := range *old {
 			m[k] = v
 		}
@@ -219,8 +226,9 @@ func (pl *planner) fill(p *plan, t reflect.Type) bool {
 
 // inline adds the fields of the embedded struct sf to p where the msgpack
 // package does (inlineFields and shouldInline): always when tagged inline,
-// skipping names p already has; otherwise only when none of its names is
-// taken.
+// skipping names p already has, its own included; otherwise only when none
+// of its names is taken beforehand, and then all of them, a name the
+// embedded struct gives two fields twice.
 func (pl *planner) inline(p *plan, sf reflect.StructField, forced bool) (inlined, ok bool) {
 	if sf.Type.Kind() != reflect.Struct {
 		// A pointer is the msgpack package's to follow; any other kind is
@@ -239,7 +247,7 @@ func (pl *planner) inline(p *plan, sf reflect.StructField, forced bool) (inlined
 		}
 	}
 	for _, f := range sub.fields {
-		if _, taken := p.byName[f.name]; taken {
+		if _, taken := p.byName[f.name]; taken && forced {
 			continue
 		}
 		g := *f

@@ -128,11 +128,16 @@ type planTree struct {
 	Kids []planTree
 }
 
+type planDupInlined struct { // planDup inlined: both of its fields, as ever
+	planDup
+	C int
+}
+
 // planTypes are the types the differential tests run on, each given as a
 // pointer to its zero value.
 var planTypes = []any{
 	new(planBasic), new(planScalars), new(planTagged), new(planShadowed),
-	new(planForced), new(planNoInline), new(planDup), new(planTree),
+	new(planForced), new(planNoInline), new(planDup), new(planTree), new(planDupInlined),
 }
 
 func TestPlanBuilt(t *testing.T) {
@@ -398,6 +403,8 @@ func TestPlanDecodeEdges(t *testing.T) {
 		{"the embedded struct by its fields", new(planTagged), mp(t, kv{"A": 4, "b": "x"})},
 		{"shadowed embedded struct", new(planShadowed), mp(t, kv{"A": 1, "PlanEmbedded": kv{"A": 2, "X": "x"}})},
 		{"a duplicated key", new(planDup), []byte{0x82, 0xa1, 'x', 0x01, 0xa1, 'x', 0x02}},
+		{"a duplicated key, inlined", new(planDupInlined), []byte{0x83, 0xa1, 'x', 0x01, 0xa1, 'x', 0x02, 0xa1, 'C', 0x03}},
+		{"a struct with a duplicated key by name", new(planDupInlined), mp(t, kv{"planDup": kv{"x": 4}})},
 		{"deep tree", new(planTree), mp(t, kv{"N": 1, "Kids": []kv{{"N": 2, "Kids": []kv{{"N": 3}}}, {"Kids": nil}}})},
 		{"map16", new(planBasic), append([]byte{0xde, 0, 1}, mp(t, kv{"Name": "n"})[1:]...)},
 		{"array16 and str8", new(planBasic), []byte{0x81, 0xa5, 'R', 'o', 'l', 'e', 's', 0xdc, 0, 1, 0xd9, 1, 'r'}},
@@ -433,6 +440,7 @@ func TestPlanEncodeEdges(t *testing.T) {
 		&planForced{A: 1, PlanEmbedded: PlanEmbedded{A: 2, X: "x"}},
 		&planNoInline{PlanEmbedded{1, "x"}, 2},
 		&planDup{1, 2},
+		&planDupInlined{planDup{1, 2}, 3},
 		&planTree{1, []planTree{{2, nil}, {3, []planTree{}}}},
 	}
 	for _, v := range tests {
@@ -586,5 +594,63 @@ func TestPlanConcurrent(t *testing.T) {
 		if planFor(reflect.TypeOf(v)) == nil {
 			t.Errorf("%T has no plan", v)
 		}
+	}
+}
+
+// delegated is given an encoder with msgpack.Register that itself uses the
+// codec, on a type the codec has not met yet.
+type delegated struct{ A int }
+
+type delegatedInner struct{ B int }
+
+type delegatedOuter struct{ D delegated }
+
+// TestPlanRegisteredUsesCodec: checking a plan runs the msgpack package,
+// and through it any encoder registered with it, which may use the codec:
+// that must not wait on the check in progress.
+func TestPlanRegisteredUsesCodec(t *testing.T) {
+	msgpack.Register(delegated{}, func(e *msgpack.Encoder, v reflect.Value) error {
+		b, err := MsgPack().Append(nil, &delegatedInner{B: int(v.Field(0).Int())})
+		if err != nil {
+			return err
+		}
+		return e.EncodeBytes(b)
+	}, nil)
+	done := make(chan error, 1)
+	go func() {
+		_, err := MsgPack().Append(nil, &delegatedOuter{delegated{1}})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Append of a type whose registered encoder uses the codec did not return")
+	}
+	if planFor(reflect.TypeOf(new(delegatedOuter))) != nil {
+		t.Error("a struct holding a registered type has a plan")
+	}
+}
+
+// lowerName is given a decoder with msgpack.Register that changes some
+// values and not others: one that lower-cases.
+type lowerName string
+
+type planLower struct{ N lowerName }
+
+// TestPlanRegisteredDecoder: a struct holding a type registered with the
+// msgpack package stays with that package even where the registered
+// decoder leaves plain samples as they are.
+func TestPlanRegisteredDecoder(t *testing.T) {
+	msgpack.Register(lowerName(""), nil, func(d *msgpack.Decoder, v reflect.Value) error {
+		s, err := d.DecodeString()
+		v.SetString(strings.ToLower(s))
+		return err
+	})
+	checkDecode(t, mp(t, &planLower{"ABC"}), reflect.TypeFor[planLower](), nil)
+	if planFor(reflect.TypeOf(new(planLower))) != nil {
+		t.Error("a struct holding a registered type has a plan")
 	}
 }
