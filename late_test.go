@@ -233,3 +233,52 @@ func TestLateChangeMiddleware(t *testing.T) {
 		})
 	}
 }
+
+// TestFirstUseAfterResponse: a handler that first touches its session after
+// the response started reads it as usual, and its changes are saved or
+// reported like any made after the response started.
+func TestFirstUseAfterResponse(t *testing.T) {
+	var logs bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&logs, nil))
+	m := newMgr[cart](t, memstore.New(memstore.Options{SweepInterval: -1}), session.Options{})
+	var read cart
+	h := middleware.New(m, middleware.Options{Logger: logger})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("done"))
+		c := m.Get(r)
+		read = *c
+		c.Count++
+	}))
+	tok := saved(t, m, cart{User: "ann", Count: 1})
+	for _, tc := range []struct {
+		name  string
+		tok   string
+		read  cart
+		saved bool
+	}{
+		{"a session", tok, cart{User: "ann", Count: 1}, true},
+		{"a new visitor", "", cart{}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			logs.Reset()
+			r := httptest.NewRequest("GET", "/", nil)
+			if tc.tok != "" {
+				r = sessiontest.WithToken(r, m, tc.tok)
+			}
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			if w.Code != 200 || w.Header().Get("Set-Cookie") != "" {
+				t.Fatalf("status %d, Set-Cookie %q", w.Code, w.Header().Get("Set-Cookie"))
+			}
+			if diff := cmp.Diff(tc.read, read); diff != "" {
+				t.Fatalf("read (-want +got):\n%s", diff)
+			}
+			warned := strings.Contains(logs.String(), "level=WARN")
+			if tc.saved && (load(t, m, tc.tok).Count != 2 || warned) {
+				t.Fatalf("stored %+v, log %q; want the change saved, no warning", *load(t, m, tc.tok), logs.String())
+			}
+			if !tc.saved && !warned {
+				t.Fatalf("log %q; want a warning that the change was lost", logs.String())
+			}
+		})
+	}
+}

@@ -409,31 +409,47 @@ func (s *Scope[T]) Info() (Info, error) {
 // load reads the session on first use. Every way a record can be unusable
 // (malformed token, unknown, tampered, expired, undecodable, retired) ends
 // the same: a new, empty session. Only a store failure is an error.
+//
+// A session first used after the response started (committed, never
+// loaded) is loaded all the same, and what it held then is what a second
+// Commit compares against: it can read, and its changes are saved or
+// reported as any change after the response started.
 func (s *Scope[T]) load() {
 	s.used = true
-	if s.state != unloaded {
+	late := s.state == committed && s.val == nil
+	if s.state != unloaded && !late {
 		return
 	}
-	s.state = loaded
+	if !late {
+		s.state = loaded
+	}
 	m := s.m
 	now := m.now().UnixMilli()
 	s.val = new(T)
 	s.md = m.fresh(now)
-	if s.token == "" {
-		return
+	if s.token != "" {
+		var start time.Time
+		observe := m.observer.Enabled(s.ctx)
+		if observe {
+			start = time.Now()
+		}
+		if err := m.kind.load(s, now); err != nil {
+			s.err = err
+			if !late {
+				s.state = failed
+			}
+		}
+		if observe {
+			s.observeLoad(start)
+		}
+		s.outcome, s.size = "", 0
 	}
-	var start time.Time
-	observe := m.observer.Enabled(s.ctx)
-	if observe {
-		start = time.Now()
+	if late && s.err == nil {
+		s.mine = m.zero
+		if s.found {
+			s.mine = s.base.payload
+		}
 	}
-	if err := m.kind.load(s, now); err != nil {
-		s.state, s.err = failed, err
-	}
-	if observe {
-		s.observeLoad(start)
-	}
-	s.outcome, s.size = "", 0
 }
 
 // adopt makes rec, opened and live, the session s holds, if its payload
@@ -537,13 +553,14 @@ func (s *Scope[T]) commitOnce(ctx context.Context) (_ Result, after []func(strin
 // again saves what changed in the payload since the first commit, where
 // that needs nothing sent to the client; see [Scope.Commit]. s is locked.
 func (s *Scope[T]) again(ctx context.Context) error {
-	held := s.held
-	if held == nil {
-		return nil // nothing was committed, or this ran already
+	if s.mine == nil {
+		return nil // nothing was committed or loaded, or this ran already
 	}
 	defer func() {
+		if s.held != nil {
+			release(s.held)
+		}
 		s.held, s.mine, s.base = nil, nil, record{md: s.base.md}
-		release(held)
 	}()
 	bp, env, err := s.encode()
 	if err != nil {
