@@ -463,7 +463,7 @@ func (k *serverSide[T]) end(ctx context.Context, s *Scope[T]) error {
 	return fmt.Errorf("%w: delete: the session kept changing", ErrStore)
 }
 
-func (k *serverSide[T]) update(s *Scope[T], fn func(*T) error) (err error) {
+func (k *serverSide[T]) update(s *Scope[T], fn func(*T) error) error {
 	m := k.m
 	ctx := s.ctx
 	if s.destroy {

@@ -575,7 +575,7 @@ func (s *Scope[T]) again(ctx context.Context) error {
 	if observe {
 		start = time.Now()
 	}
-	s.outcome, s.size = "", 0
+	s.outcome, s.size, s.merges = "", 0, 0 // this commit's own, for the Observer
 	err = s.m.kind.again(ctx, s, env)
 	if observe {
 		s.observeCommit(ctx, start, err)

@@ -157,9 +157,9 @@ func (mw *middleware) late(r *http.Request, err error) {
 }
 
 // routes remembers up to maxRoutes routes, so a warning is logged once per
-// route however many there are, within bounded memory: an application
-// whose routes are not patterns (paths with ids in them) stops being warned
-// about new ones when it is full, which the last warning says.
+// route within bounded memory: an application whose routes are not
+// patterns (paths with ids in them) is no longer warned about new ones once
+// it is full, having been warned maxRoutes times.
 type routes struct {
 	mu   sync.Mutex
 	seen map[string]bool
@@ -171,7 +171,7 @@ const maxRoutes = 1024
 func (rs *routes) first(route string) bool {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
-	if rs.seen[route] || len(rs.seen) > maxRoutes {
+	if rs.seen[route] || len(rs.seen) >= maxRoutes {
 		return false
 	}
 	if rs.seen == nil {

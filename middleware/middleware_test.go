@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -348,5 +349,20 @@ func TestDefaultErrorHandlerCodes(t *testing.T) {
 		if rec.Code != tc.code {
 			t.Errorf("%v answered %d, want %d", tc.err, rec.Code, tc.code)
 		}
+	}
+}
+
+// TestRoutesBounded: a route is warned about once, and the routes
+// remembered stay within maxRoutes however many paths there are.
+func TestRoutesBounded(t *testing.T) {
+	var rs routes
+	if !rs.first("GET /a") || rs.first("GET /a") {
+		t.Fatal("a route is not new exactly once")
+	}
+	for i := range 2 * maxRoutes {
+		rs.first("GET /item/" + strconv.Itoa(i))
+	}
+	if len(rs.seen) != maxRoutes || rs.first("GET /b") {
+		t.Fatalf("%d routes remembered and a new one still warned about; want %d and none", len(rs.seen), maxRoutes)
 	}
 }
